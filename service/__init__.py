@@ -1,0 +1,1 @@
+"""The running book service: settings, MongoDB access, events, auth, app factory, CLI."""

@@ -1,0 +1,48 @@
+"""Every setting comes from an environment variable; the README's table mirrors this class."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    mongodb_url: str | None = Field(
+        default=None, description="MongoDB URL; unset in embedded mode (mongoeco is started)."
+    )
+    mongodb_db: str = Field(default="books", description="Database name.")
+    mongodb_timeout_ms: int = Field(
+        default=5000, description="Server selection and socket timeout for MongoDB commands."
+    )
+    redis_url: str | None = Field(
+        default=None, description="Redis URL; unset in embedded mode (redis-server is started)."
+    )
+    stream_key: str = Field(default="events", description="Redis stream carrying change events.")
+    stats_channel: str = Field(
+        default="book-stats", description="Redis pub/sub channel for 'book figures changed'."
+    )
+    jwt_secret: str | None = Field(
+        default=None,
+        description="HMAC secret for tokens; embedded mode generates one in DATA_DIR.",
+    )
+    jwt_ttl_seconds: int = Field(default=7 * 24 * 3600, description="Token lifetime.")
+    max_text_length: int = Field(default=20_000, description="Longest review or comment text.")
+    host: str = Field(default="127.0.0.1", description="Address the API listens on.")
+    port: int = Field(default=8000, description="Port the API listens on.")
+    data_dir: Path = Field(default=Path("data"), description="Embedded mode's data folder.")
+    demo_scale: float = Field(
+        default=0.02,
+        description="Share of the seed page's rating and shelf populations loaded in embedded mode.",
+    )
+    outbox_grace_seconds: float = Field(
+        default=5.0, description="Age after which an unpublished outbox entry is re-published."
+    )
+    log_level: str = Field(default="INFO", description="Logging level.")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
