@@ -62,7 +62,10 @@ def stars_filter(values: list[int] | None, field: str = "stars") -> list[int] | 
     return sorted({stars(v, field) for v in values})
 
 
-def page_size(value: int, field: str = "first") -> int:
+def page_size(value: int | None, field: str = "first", default: int = 20) -> int:
+    """`first` of a connection; an explicit null means the default."""
+    if value is None:
+        return default
     if not PAGE_MIN <= value <= PAGE_MAX:
         raise BadUserInput(f"{field} must be between {PAGE_MIN} and {PAGE_MAX}, got {value}", field=field)
     return value

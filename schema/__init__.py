@@ -1,0 +1,1 @@
+"""The Strawberry schema of the public contract (shared/contract/schema.graphql)."""

@@ -1,0 +1,57 @@
+"""Per-request DataLoaders: every lookup a page makes many times is one MongoDB command."""
+
+from collections.abc import Sequence
+
+from bson import ObjectId
+from pymongo.asynchronous.collection import AsyncCollection
+from strawberry.dataloader import DataLoader
+
+from service.mongo import Document, Store
+from service.repositories import entries, social
+from service.repositories.common import docs_by_ids
+
+
+def _by_id_loader(collection: AsyncCollection) -> DataLoader[ObjectId, Document | None]:
+    async def load(ids: list[ObjectId]) -> Sequence[Document | None]:
+        found = await docs_by_ids(collection, ids)
+        return [found.get(i) for i in ids]
+
+    return DataLoader(load)
+
+
+class Loaders:
+    def __init__(self, store: Store, viewer_id: ObjectId | None) -> None:
+        self.store = store
+        self.viewer_id = viewer_id
+        self.book = _by_id_loader(store.books)
+        self.author = _by_id_loader(store.authors)
+        self.user = _by_id_loader(store.users)
+        self.review = _by_id_loader(store.reviews)
+        self.comment = _by_id_loader(store.comments)
+        self.viewer_entry: DataLoader[ObjectId, Document | None] = DataLoader(self._viewer_entries)
+        self.viewer_liked: DataLoader[ObjectId, bool] = DataLoader(self._viewer_liked)
+        self.viewer_follows_user: DataLoader[ObjectId, bool] = DataLoader(self._follows("user"))
+        self.viewer_follows_author: DataLoader[ObjectId, bool] = DataLoader(
+            self._follows("author")
+        )
+
+    async def _viewer_entries(self, book_ids: list[ObjectId]) -> Sequence[Document | None]:
+        if self.viewer_id is None:
+            return [None] * len(book_ids)
+        found = await entries.entries_of_user_for_books(self.store, self.viewer_id, book_ids)
+        return [found.get(b) for b in book_ids]
+
+    async def _viewer_liked(self, review_ids: list[ObjectId]) -> Sequence[bool]:
+        if self.viewer_id is None:
+            return [False] * len(review_ids)
+        liked = await social.liked_review_ids(self.store, self.viewer_id, review_ids)
+        return [r in liked for r in review_ids]
+
+    def _follows(self, kind: social.TargetKind):  # type: ignore[no-untyped-def]
+        async def load(target_ids: list[ObjectId]) -> Sequence[bool]:
+            if self.viewer_id is None:
+                return [False] * len(target_ids)
+            followed = await social.followed_ids(self.store, self.viewer_id, kind, target_ids)
+            return [t in followed for t in target_ids]
+
+        return load

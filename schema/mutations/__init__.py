@@ -1,0 +1,1 @@
+"""Mutation root: one module per mutation."""

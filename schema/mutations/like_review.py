@@ -1,0 +1,22 @@
+"""likeReview and unlikeReview: idempotent, a like counts once."""
+
+import strawberry
+
+from schema.context import Info, require_viewer
+from schema.types.review import Review
+from service.ids import from_global_id
+from service.repositories import social
+
+
+async def like_review(info: Info, review_id: strawberry.ID) -> Review:
+    viewer = require_viewer(info)
+    review = from_global_id(review_id, "Review", "reviewId")
+    services = info.context.services
+    return Review.of(await social.like(services.store, services.publisher, viewer, review))
+
+
+async def unlike_review(info: Info, review_id: strawberry.ID) -> Review:
+    viewer = require_viewer(info)
+    review = from_global_id(review_id, "Review", "reviewId")
+    services = info.context.services
+    return Review.of(await social.unlike(services.store, services.publisher, viewer, review))

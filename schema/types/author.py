@@ -1,0 +1,46 @@
+"""Author: bio, figures, the viewer's follow and the author's books."""
+
+import strawberry
+
+from schema.context import Info
+from schema.types.connections import BookConnection, count_of
+from schema.types.node import Node
+from service import validation
+from service.ids import to_global_id
+from service.mongo import Document
+from service.repositories import books
+
+
+@strawberry.type(name="Author")
+class Author(Node):
+    name: str
+    bio: str | None
+    photo_url: str | None
+    books_count: int
+    followers_count: int
+    doc: strawberry.Private[Document]
+
+    @classmethod
+    def of(cls, doc: Document) -> "Author":
+        return cls(
+            id=strawberry.ID(to_global_id("Author", doc["_id"])),
+            name=doc["name"],
+            bio=doc.get("bio"),
+            photo_url=doc.get("photo_url"),
+            books_count=doc.get("books_count", 0),
+            followers_count=doc.get("followers_count", 0),
+            doc=doc,
+        )
+
+    @strawberry.field
+    async def viewer_is_following(self, info: Info) -> bool:
+        if info.context.viewer_id is None:
+            return False
+        return await info.context.loaders.viewer_follows_author.load(self.doc["_id"])
+
+    @strawberry.field
+    async def books(self, info: Info, first: int | None = 20, after: str | None = None) -> BookConnection:
+        first = validation.page_size(first)
+        store = info.context.services.store
+        page = await books.by_author(store, self.doc["_id"], first, after)
+        return BookConnection.of(page, count_of(store.books, books.by_author_query(self.doc["_id"])))

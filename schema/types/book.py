@@ -1,0 +1,136 @@
+"""Book: source fields from the document, figures from the worker, reviews by keyset pages."""
+
+from datetime import date
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from bson import ObjectId
+
+from schema.context import Info
+from schema.types.connections import (
+    ReviewConnection,
+    count_of,
+    empty_page_counter,
+)
+from schema.types.enums import ReviewSort
+from schema.types.node import Node
+from schema.types.stats import RatingStats, ShelfCounts
+from service import validation
+from service.ids import to_global_id
+from service.mongo import Document
+from service.pagination import Page
+from service.repositories import entries
+
+if TYPE_CHECKING:
+    from schema.types.author import Author
+    from schema.types.review import Review
+
+
+def _date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+@strawberry.type(name="Book")
+class Book(Node):
+    title: str
+    subtitle: str | None
+    description: str | None
+    page_count: int | None
+    format: str | None
+    isbn13: str | None
+    first_published: date | None
+    cover_url: str | None
+    genres: list[str]
+    reviews_count: int
+    doc: strawberry.Private[Document]
+
+    @classmethod
+    def of(cls, doc: Document) -> "Book":
+        return cls(
+            id=strawberry.ID(to_global_id("Book", doc["_id"])),
+            title=doc["title"],
+            subtitle=doc.get("subtitle"),
+            description=doc.get("description"),
+            page_count=doc.get("page_count"),
+            format=doc.get("format"),
+            isbn13=doc.get("isbn13"),
+            first_published=_date(doc.get("first_published")),
+            cover_url=doc.get("cover_url"),
+            genres=doc.get("genres") or [],
+            reviews_count=doc.get("reviews_count", 0),
+            doc=doc,
+        )
+
+    @property
+    def oid(self) -> ObjectId:
+        return self.doc["_id"]  # type: ignore[no-any-return]
+
+    @strawberry.field
+    async def authors(
+        self, info: Info
+    ) -> list[Annotated["Author", strawberry.lazy("schema.types.author")]]:
+        from schema.types.author import Author
+
+        docs = await info.context.loaders.author.load_many(self.doc.get("author_ids") or [])
+        return [Author.of(d) for d in docs if d is not None]
+
+    @strawberry.field
+    def rating_stats(self) -> RatingStats:
+        return RatingStats.of(self.doc.get("rating_stats"))
+
+    @strawberry.field
+    def shelf_counts(self) -> ShelfCounts:
+        return ShelfCounts.of(self.doc.get("shelf_counts"))
+
+    @strawberry.field
+    async def reviews(
+        self,
+        info: Info,
+        first: int | None = 30,
+        after: str | None = None,
+        sort: ReviewSort | None = ReviewSort.POPULAR,
+        stars: list[int] | None = None,
+        search: str | None = None,
+    ) -> ReviewConnection:
+        first = validation.page_size(first, default=30)
+        star_filter = validation.stars_filter(stars)
+        words = validation.search(search)
+        store = info.context.services.store
+        page: Page = await entries.book_reviews(
+            store,
+            self.oid,
+            first=first,
+            after=after,
+            order=entries.ReviewOrder((sort or ReviewSort.POPULAR).value),
+            stars=star_filter,
+            search=words,
+        )
+        query = entries.book_reviews_query(self.oid, star_filter, words)
+        return ReviewConnection.of(page, count_of(store.reviews, query))
+
+    @strawberry.field
+    async def friends_reviews(
+        self, info: Info, first: int | None = 10, after: str | None = None
+    ) -> ReviewConnection:
+        first = validation.page_size(first, default=10)
+        viewer = info.context.viewer_id
+        store = info.context.services.store
+        friends = await entries.followed_user_ids(store, viewer) if viewer else []
+        if not friends:
+            empty = Page(docs=[], has_next=False, has_previous=after is not None,
+                         ordering=entries.BOOK_ORDERINGS[entries.ReviewOrder.NEWEST])
+            return ReviewConnection.of(empty, empty_page_counter())
+        page = await entries.friends_reviews(store, self.oid, friends, first, after)
+        query = entries.friends_reviews_query(self.oid, friends)
+        return ReviewConnection.of(page, count_of(store.reviews, query))
+
+    @strawberry.field
+    async def viewer_review(
+        self, info: Info
+    ) -> Annotated["Review", strawberry.lazy("schema.types.review")] | None:
+        from schema.types.review import Review
+
+        if info.context.viewer_id is None:
+            return None
+        doc = await info.context.loaders.viewer_entry.load(self.oid)
+        return Review.of(doc) if doc else None

@@ -1,0 +1,82 @@
+"""Review: a user's entry for a book, with its likes and comments."""
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from schema.context import Info
+from schema.types.connections import CommentConnection, count_of
+from schema.types.enums import Shelf
+from schema.types.node import Node
+from service import validation
+from service.errors import NotFound
+from service.ids import to_global_id
+from service.mongo import Document
+from service.repositories import social
+
+if TYPE_CHECKING:
+    from schema.types.book import Book
+    from schema.types.user import User
+
+
+@strawberry.type(name="Review")
+class Review(Node):
+    shelf: Shelf | None
+    rating: int | None
+    text: str | None
+    spoiler: bool
+    created_at: datetime
+    updated_at: datetime
+    likes_count: int
+    comments_count: int
+    doc: strawberry.Private[Document]
+
+    @classmethod
+    def of(cls, doc: Document) -> "Review":
+        shelf = doc.get("shelf")
+        return cls(
+            id=strawberry.ID(to_global_id("Review", doc["_id"])),
+            shelf=Shelf(shelf) if shelf else None,
+            rating=doc.get("rating"),
+            text=doc.get("text"),
+            spoiler=bool(doc.get("spoiler")),
+            created_at=doc["created_at"],
+            updated_at=doc.get("updated_at") or doc["created_at"],
+            likes_count=doc.get("likes_count", 0),
+            comments_count=doc.get("comments_count", 0),
+            doc=doc,
+        )
+
+    @strawberry.field
+    async def book(self, info: Info) -> Annotated["Book", strawberry.lazy("schema.types.book")]:
+        from schema.types.book import Book
+
+        doc = await info.context.loaders.book.load(self.doc["book_id"])
+        if doc is None:
+            raise NotFound("this review's book no longer exists")
+        return Book.of(doc)
+
+    @strawberry.field
+    async def user(self, info: Info) -> Annotated["User", strawberry.lazy("schema.types.user")]:
+        from schema.types.user import User
+
+        doc = await info.context.loaders.user.load(self.doc["user_id"])
+        if doc is None:
+            raise NotFound("this review's user no longer exists")
+        return User.of(doc)
+
+    @strawberry.field
+    async def viewer_has_liked(self, info: Info) -> bool:
+        if info.context.viewer_id is None:
+            return False
+        return await info.context.loaders.viewer_liked.load(self.doc["_id"])
+
+    @strawberry.field
+    async def comments(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> CommentConnection:
+        first = validation.page_size(first)
+        store = info.context.services.store
+        page = await social.comments_of(store, self.doc["_id"], first, after)
+        return CommentConnection.of(page, count_of(store.comments, {"review_id": self.doc["_id"]}))

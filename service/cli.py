@@ -1,0 +1,54 @@
+"""The `books` command. It is the composition root of the project: commands that need the
+schema or the worker are named by import string ("module:function", as uvicorn names apps),
+so that service/ never imports schema/ or workers/ as a library."""
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Callable
+
+from service.settings import Settings, get_settings
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "dev": ("service.embedded:dev_command", "run API, worker and embedded MongoDB + Redis"),
+    "serve": ("schema.asgi:serve_command", "serve the API with uvicorn (MONGODB_URL, REDIS_URL)"),
+    "seed": ("workers.cli:seed_command", "load the seed-page demo data once, then reconcile"),
+    "reconcile": ("workers.cli:reconcile_command", "recompute every aggregate; report drift"),
+    "worker": ("workers.cli:worker_command", "consume the event stream (or `worker status`)"),
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="books", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+    commands.add_parser("dev", help=COMMANDS["dev"][1])
+    commands.add_parser("serve", help=COMMANDS["serve"][1])
+    seed = commands.add_parser("seed", help=COMMANDS["seed"][1])
+    seed.add_argument("--scale", type=float, default=None, help="share of the page's figures (1 = all)")
+    reconcile = commands.add_parser("reconcile", help=COMMANDS["reconcile"][1])
+    reconcile.add_argument("--check", action="store_true", help="only report; exit 1 on drift")
+    worker = commands.add_parser("worker", help=COMMANDS["worker"][1])
+    worker.add_argument("action", nargs="?", choices=["run", "status"], default="run")
+    worker.add_argument("--name", default=None, help="consumer name (default: host-pid)")
+    return root
+
+
+def resolve(target: str) -> Handler:
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    settings = get_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    return resolve(COMMANDS[args.command][0])(args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

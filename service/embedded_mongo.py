@@ -1,0 +1,75 @@
+"""Embedded mode's MongoDB: mongoeco serving the wire protocol on loopback, in its own process.
+
+    python -m service.embedded_mongo --path data/books.db --port 0
+    python -m service.embedded_mongo --memory
+
+mongoeco runs on the event loop of the process that starts it, so it gets a process of its own
+(its CPU must not compete with the API's loop). Port 0 picks a free port; the process prints
+one line `READY mongodb://127.0.0.1:PORT/?directConnection=true` once it accepts connections,
+which is how `service.embedded` learns the port without a race. SIGTERM or SIGINT closes the
+server and the engine (the SQLite file is left consistent). With `--exit-on-stdin-eof` it also
+stops when its standard input closes, i.e. when the launcher that holds the other end dies,
+so a killed test run or launcher leaves no server behind.
+"""
+
+import argparse
+import asyncio
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from mongoeco.engines.memory import MemoryEngine
+from mongoeco.engines.sqlite import SQLiteEngine
+from mongoeco.wire import AsyncMongoEcoProxyServer
+
+HOST = "127.0.0.1"
+
+
+def _stop_when_stdin_closes(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+    """Watch stdin in a daemon thread: EOF means the launcher is gone."""
+
+    def watch() -> None:
+        while sys.stdin.buffer.read(4096):
+            pass
+        loop.call_soon_threadsafe(stop.set)
+
+    threading.Thread(target=watch, name="stdin-eof", daemon=True).start()
+
+
+async def serve(path: Path | None, port: int, exit_on_stdin_eof: bool = False) -> None:
+    """Serve until SIGTERM/SIGINT (or stdin EOF); `path` None means the memory engine."""
+    engine = MemoryEngine() if path is None else SQLiteEngine(str(path))
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if exit_on_stdin_eof:
+        _stop_when_stdin_closes(loop, stop)
+    async with AsyncMongoEcoProxyServer(engine=engine, host=HOST, port=port) as server:
+        print(f"READY {server.address.uri}", flush=True)
+        await stop.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m service.embedded_mongo", description="Serve mongoeco on 127.0.0.1."
+    )
+    engine = parser.add_mutually_exclusive_group(required=True)
+    engine.add_argument("--path", type=Path, help="SQLite file holding the data")
+    engine.add_argument("--memory", action="store_true", help="keep the data in memory only")
+    parser.add_argument("--port", type=int, default=0, help="TCP port; 0 picks a free one")
+    parser.add_argument(
+        "--exit-on-stdin-eof",
+        action="store_true",
+        help="also stop when standard input closes (the launcher died)",
+    )
+    args = parser.parse_args(argv)
+    if args.path is not None:
+        args.path.parent.mkdir(parents=True, exist_ok=True)
+    asyncio.run(serve(args.path, args.port, args.exit_on_stdin_eof))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Relay-style keyset pagination: pages are found by comparing sort keys, never by skipping,
+so a page costs the same wherever it starts and new documents do not shift later pages."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo.asynchronous.collection import AsyncCollection
+
+from service.ids import decode_cursor, encode_cursor
+from service.mongo import Document
+
+Sort = Sequence[tuple[str, int]]  # (field, 1 ascending | -1 descending); the last is unique
+
+
+@dataclass(frozen=True)
+class Ordering:
+    """A named sort order; the name goes into cursors so a cursor only fits its own list."""
+
+    name: str
+    sort: Sort
+
+    def key_of(self, doc: Document) -> list[Any]:
+        return [doc.get(field) for field, _ in self.sort]
+
+    def cursor_of(self, doc: Document) -> str:
+        return encode_cursor(self.name, self.key_of(doc))
+
+    def after_filter(self, cursor: str) -> Document:
+        """Documents strictly after the cursor's key in this order."""
+        values = decode_cursor(cursor, self.name, len(self.sort))
+        branches: list[Document] = []
+        for i, (field, direction) in enumerate(self.sort):
+            branch = {f: values[j] for j, (f, _) in enumerate(self.sort[:i])}
+            branch[field] = {("$gt" if direction > 0 else "$lt"): values[i]}
+            branches.append(branch)
+        return {"$or": branches}
+
+
+@dataclass(frozen=True)
+class Page:
+    docs: list[Document]
+    has_next: bool
+    has_previous: bool
+    ordering: Ordering
+
+
+async def fetch_page(
+    collection: AsyncCollection,
+    query: Document,
+    ordering: Ordering,
+    first: int,
+    after: str | None,
+    projection: Document | None = None,
+) -> Page:
+    """One page of `first` documents after `after`: one find command (first + 1 to see ahead)."""
+    page_filter = {"$and": [query, ordering.after_filter(after)]} if after else query
+    cursor = collection.find(page_filter, projection).sort(list(ordering.sort)).limit(first + 1)
+    docs = await cursor.to_list(first + 1)
+    return Page(
+        docs=docs[:first], has_next=len(docs) > first, has_previous=after is not None, ordering=ordering
+    )

@@ -1,0 +1,239 @@
+"""A user's entry for a book (the contract's Review): shelf, rating and text in one document.
+
+An entry left with no shelf, no rating and no text is deleted, with its likes and comments,
+so that every stored entry means something on a page.
+"""
+
+from collections.abc import Iterable
+from enum import StrEnum
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from service.documents import ShelfValue
+from service.errors import Forbidden, NotFound
+from service.events import Event, EventType
+from service.mongo import Document, Store
+from service.pagination import Ordering, Page, fetch_page
+from service.publisher import EventPublisher
+from service.repositories import books
+from service.repositories.common import now
+
+
+class ReviewOrder(StrEnum):
+    POPULAR = "POPULAR"
+    NEWEST = "NEWEST"
+    OLDEST = "OLDEST"
+
+
+BOOK_ORDERINGS: dict[ReviewOrder, Ordering] = {
+    ReviewOrder.POPULAR: Ordering(
+        "reviews:popular", (("likes_count", -1), ("created_at", -1), ("_id", -1))
+    ),
+    ReviewOrder.NEWEST: Ordering("reviews:newest", (("created_at", -1), ("_id", -1))),
+    ReviewOrder.OLDEST: Ordering("reviews:oldest", (("created_at", 1), ("_id", 1))),
+}
+USER_ORDERING = Ordering("entries:newest", (("created_at", -1), ("_id", -1)))
+MAX_FRIENDS = 1000
+
+
+def is_empty(entry: Document) -> bool:
+    return entry.get("shelf") is None and entry.get("rating") is None and not entry.get("has_text")
+
+
+# --- reads -------------------------------------------------------------------------------
+
+
+def book_reviews_query(
+    book_id: ObjectId, stars: list[int] | None, search: str | None
+) -> Document:
+    query: Document = {"book_id": book_id, "has_text": True}
+    if stars is not None:
+        query["rating"] = {"$in": stars}
+    if search:
+        query["$text"] = {"$search": search}
+    return query
+
+
+async def book_reviews(
+    store: Store,
+    book_id: ObjectId,
+    *,
+    first: int,
+    after: str | None,
+    order: ReviewOrder,
+    stars: list[int] | None,
+    search: str | None,
+) -> Page:
+    query = book_reviews_query(book_id, stars, search)
+    return await fetch_page(store.reviews, query, BOOK_ORDERINGS[order], first, after)
+
+
+async def followed_user_ids(store: Store, viewer_id: ObjectId) -> list[ObjectId]:
+    follows = store.follows.find(
+        {"follower_id": viewer_id, "target_kind": "user"}, {"target_id": 1}
+    ).limit(MAX_FRIENDS)
+    return [f["target_id"] for f in await follows.to_list(None)]
+
+
+def friends_reviews_query(book_id: ObjectId, friend_ids: list[ObjectId]) -> Document:
+    return {"book_id": book_id, "has_text": True, "user_id": {"$in": friend_ids}}
+
+
+async def friends_reviews(
+    store: Store, book_id: ObjectId, friend_ids: list[ObjectId], first: int, after: str | None
+) -> Page:
+    query = friends_reviews_query(book_id, friend_ids)
+    return await fetch_page(store.reviews, query, BOOK_ORDERINGS[ReviewOrder.NEWEST], first, after)
+
+
+def user_entries_query(user_id: ObjectId, shelf: ShelfValue | None) -> Document:
+    query: Document = {"user_id": user_id}
+    if shelf is not None:
+        query["shelf"] = shelf
+    return query
+
+
+async def user_entries(
+    store: Store, user_id: ObjectId, shelf: ShelfValue | None, first: int, after: str | None
+) -> Page:
+    return await fetch_page(store.reviews, user_entries_query(user_id, shelf), USER_ORDERING, first, after)
+
+
+async def entries_of_user_for_books(
+    store: Store, user_id: ObjectId, book_ids: Iterable[ObjectId]
+) -> dict[ObjectId, Document]:
+    found = await store.reviews.find(
+        {"user_id": user_id, "book_id": {"$in": list(book_ids)}}
+    ).to_list(None)
+    return {doc["book_id"]: doc for doc in found}
+
+
+async def require(store: Store, review_id: ObjectId, field: str = "reviewId") -> Document:
+    entry = await store.reviews.find_one({"_id": review_id})
+    if entry is None:
+        raise NotFound("no review has this id", field=field)
+    return entry
+
+
+# --- writes ------------------------------------------------------------------------------
+
+
+def _entry_event(kind: EventType, user_id: ObjectId, book_id: ObjectId) -> Event:
+    return Event(type=kind, user_id=str(user_id), book_id=str(book_id))
+
+
+async def _upsert(
+    store: Store, user_id: ObjectId, book_id: ObjectId, changes: Document
+) -> Document:
+    """Create or update the (user, book) entry with `changes`; new entries start on READ."""
+    stamp = now()
+    defaults: dict[str, Any] = {
+        "shelf": "READ",
+        "rating": None,
+        "text": None,
+        "has_text": False,
+        "spoiler": False,
+        "created_at": stamp,
+        "likes_count": 0,
+        "comments_count": 0,
+    }
+    on_insert = {k: v for k, v in defaults.items() if k not in changes}
+    update = {"$set": {**changes, "updated_at": stamp}, "$setOnInsert": on_insert}
+    for attempt in range(2):
+        try:
+            entry = await store.reviews.find_one_and_update(
+                {"user_id": user_id, "book_id": book_id},
+                update,
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+            return entry  # type: ignore[no-any-return]
+        except DuplicateKeyError:
+            # Two concurrent first writes: the loser retries as an update.
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _update_or_remove(
+    store: Store, user_id: ObjectId, book_id: ObjectId, changes: Document
+) -> Document | None:
+    """Apply `changes` to an existing entry; delete it if nothing is left in it."""
+    entry = await store.reviews.find_one_and_update(
+        {"user_id": user_id, "book_id": book_id},
+        {"$set": {**changes, "updated_at": now()}},
+        return_document=ReturnDocument.AFTER,
+    )
+    if entry is None:
+        return None
+    if is_empty(entry):
+        await _delete_entry(store, entry["_id"])
+        return None
+    return entry  # type: ignore[no-any-return]
+
+
+async def _delete_entry(store: Store, review_id: ObjectId) -> None:
+    await store.likes.delete_many({"review_id": review_id})
+    await store.comments.delete_many({"review_id": review_id})
+    await store.reviews.delete_one({"_id": review_id})
+
+
+async def rate_book(
+    store: Store, publisher: EventPublisher, user_id: ObjectId, book_id: ObjectId, stars: int
+) -> Document:
+    await books.require(store, book_id)
+    async with publisher.change(_entry_event(EventType.RATING_SET, user_id, book_id)):
+        return await _upsert(store, user_id, book_id, {"rating": stars})
+
+
+async def clear_rating(
+    store: Store, publisher: EventPublisher, user_id: ObjectId, book_id: ObjectId
+) -> Document | None:
+    await books.require(store, book_id)
+    async with publisher.change(_entry_event(EventType.RATING_CLEARED, user_id, book_id)):
+        return await _update_or_remove(store, user_id, book_id, {"rating": None})
+
+
+async def set_shelf(
+    store: Store,
+    publisher: EventPublisher,
+    user_id: ObjectId,
+    book_id: ObjectId,
+    shelf: ShelfValue | None,
+) -> Document | None:
+    await books.require(store, book_id)
+    async with publisher.change(_entry_event(EventType.SHELF_SET, user_id, book_id)):
+        if shelf is None:
+            return await _update_or_remove(store, user_id, book_id, {"shelf": None})
+        return await _upsert(store, user_id, book_id, {"shelf": shelf})
+
+
+async def write_review(
+    store: Store,
+    publisher: EventPublisher,
+    user_id: ObjectId,
+    book_id: ObjectId,
+    text: str,
+    rating: int | None,
+    spoiler: bool,
+) -> Document:
+    await books.require(store, book_id)
+    changes: Document = {"text": text, "has_text": True, "spoiler": spoiler}
+    if rating is not None:
+        changes["rating"] = rating
+    async with publisher.change(_entry_event(EventType.REVIEW_WRITTEN, user_id, book_id)):
+        return await _upsert(store, user_id, book_id, changes)
+
+
+async def delete_review(
+    store: Store, publisher: EventPublisher, user_id: ObjectId, review_id: ObjectId
+) -> None:
+    entry = await require(store, review_id, field="id")
+    if entry["user_id"] != user_id:
+        raise Forbidden("only the review's owner can delete it", field="id")
+    event = _entry_event(EventType.REVIEW_DELETED, user_id, entry["book_id"])
+    async with publisher.change(event):
+        await _delete_entry(store, review_id)

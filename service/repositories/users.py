@@ -1,0 +1,58 @@
+"""Users: sign-up, log-in and lookups."""
+
+from bson import ObjectId
+from pymongo.errors import DuplicateKeyError
+
+from service import auth
+from service.documents import UserDoc
+from service.errors import BadUserInput, NotFound, Unauthenticated
+from service.mongo import Document, Store
+from service.repositories.common import now
+
+# Verifying against a real hash when the user does not exist keeps log-in time uniform.
+_DUMMY_HASH = auth.hash_password("not-a-real-password")
+
+
+def new_user(username: str, display_name: str, password_hash: str | None) -> UserDoc:
+    return {
+        "_id": ObjectId(),
+        "username": username,
+        "username_key": username.lower(),
+        "display_name": display_name,
+        "password_hash": password_hash,
+        "avatar_url": None,
+        "bio": None,
+        "authored_books_count": 0,
+        "created_at": now(),
+        "reviews_count": 0,
+        "followers_count": 0,
+        "following_count": 0,
+    }
+
+
+async def sign_up(store: Store, username: str, password: str, display_name: str) -> UserDoc:
+    user = new_user(username, display_name, auth.hash_password(password))
+    try:
+        await store.users.insert_one(user)  # type: ignore[arg-type]
+    except DuplicateKeyError:
+        raise BadUserInput("username: this username is taken", field="username") from None
+    return user
+
+
+async def log_in(store: Store, username: str, password: str) -> Document:
+    user = await store.users.find_one({"username_key": username.lower()})
+    stored_hash = user.get("password_hash") if user else None
+    if not auth.verify_password(stored_hash or _DUMMY_HASH, password) or not user or not stored_hash:
+        raise Unauthenticated("invalid username or password")
+    return user
+
+
+async def by_username(store: Store, username: str) -> Document | None:
+    return await store.users.find_one({"username_key": username.lower()})
+
+
+async def require(store: Store, user_id: ObjectId, field: str = "userId") -> Document:
+    user = await store.users.find_one({"_id": user_id}, {"_id": 1})
+    if user is None:
+        raise NotFound("no user has this id", field=field)
+    return user

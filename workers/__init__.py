@@ -1,0 +1,1 @@
+"""The aggregation side: recomputation of figures, the stream worker and the reconciler."""

@@ -1,0 +1,52 @@
+"""Command handlers of `books seed`, `books reconcile` and `books worker`."""
+
+import argparse
+import asyncio
+import sys
+
+from service.demo.loader import demo_loaded, load_demo
+from service.services import open_services
+from service.settings import Settings
+from workers.reconcile import reconcile
+
+
+async def _seed(settings: Settings, scale: float) -> int:
+    async with open_services(settings) as services:
+        if await demo_loaded(services.store):
+            print("demo data already loaded")
+        else:
+            summary = await load_demo(services.store, scale)
+            print(f"demo data loaded: {summary}")
+        drifts = await reconcile(services.store, fix=True)
+        print(f"aggregates recomputed ({len(drifts)} figures updated)")
+    return 0
+
+
+def seed_command(args: argparse.Namespace, settings: Settings) -> int:
+    scale = args.scale if args.scale is not None else settings.demo_scale
+    if not 0 < scale <= 1:
+        print("--scale must be in (0, 1]", file=sys.stderr)
+        return 2
+    return asyncio.run(_seed(settings, scale))
+
+
+async def _reconcile(settings: Settings, check: bool) -> int:
+    async with open_services(settings) as services:
+        drifts = await reconcile(services.store, fix=not check)
+    for drift in drifts:
+        print(drift)
+    verb = "found" if check else "fixed"
+    print(f"{len(drifts)} drifted figures {verb}")
+    return 1 if check and drifts else 0
+
+
+def reconcile_command(args: argparse.Namespace, settings: Settings) -> int:
+    return asyncio.run(_reconcile(settings, args.check))
+
+
+def worker_command(args: argparse.Namespace, settings: Settings) -> int:
+    from workers import runner
+
+    if args.action == "status":
+        return asyncio.run(runner.print_status(settings))
+    return asyncio.run(runner.run(settings, args.name))
