@@ -6,12 +6,12 @@ into frozen dataclasses; only `read_seed_page` touches the file system. Layout c
 the parser raise ValueError instead of silently producing a different page.
 """
 
-import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 
 from service.documents import ShelfValue
@@ -148,11 +148,12 @@ def parse_seed_page(text: str) -> SeedPage:
 
 _NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
 _STARS_VALUE = r"[1-5]|one|two|three|four|five"
-# Words that make a nearby star mention something other than this reviewer's rating.
+# Words that, earlier in the same sentence, make a star mention something other than this
+# reviewer's rating of the book.
 _DISQUALIFIERS = frozenset(
     {"not", "never", "no", "if", "almost", "nearly", "hardly", "without", "than", "maybe"}
 )
-_CONTEXT_WORDS = 3
+_SENTENCE_ENDS = re.compile(r"[.!?;\n]")
 # "4 out of 5 (stars)", "4/5", "5 stars out of 5"; another scale ("out of ten") disqualifies.
 _OUT_OF = re.compile(
     rf"(?<![\w.])(?P<n>{_STARS_VALUE})(?P<half>\.5| and a half|½)?(?:\s*-?\s*stars?)?"
@@ -200,8 +201,10 @@ def _star_value(token: str) -> int:
 
 
 def _disqualified(text: str, start: int) -> bool:
-    before = re.findall(r"[\w']+", text[:start].lower())[-_CONTEXT_WORDS:]
-    return any(word in _DISQUALIFIERS or word.endswith("n't") for word in before)
+    """A negating or conditional word earlier in the mention's sentence."""
+    sentence_start = max((m.end() for m in _SENTENCE_ENDS.finditer(text, 0, start)), default=0)
+    before = re.findall(r"[\w'’]+", text[sentence_start:start].lower())
+    return any(word in _DISQUALIFIERS or word.endswith(("n't", "n’t")) for word in before)
 
 
 # -- scaling the page's figures ---------------------------------------------------------------
@@ -252,9 +255,7 @@ def _counts_for_total(
     percents: Sequence[int], wanted: Sequence[float], at_least: Sequence[int], total: int
 ) -> tuple[int, int, int, int, int] | None:
     # count * 100 // total == p  <=>  p * total <= 100 * count < (p + 1) * total
-    lows = [
-        max(floor, math.ceil(p * total / 100)) for p, floor in zip(percents, at_least, strict=True)
-    ]
+    lows = [max(floor, -(-p * total // 100)) for p, floor in zip(percents, at_least, strict=True)]
     highs = [((p + 1) * total - 1) // 100 for p in percents]
     if any(lo > hi for lo, hi in zip(lows, highs, strict=True)):
         return None
@@ -321,7 +322,7 @@ def _parse_histogram(lines: list[str]) -> RatingHistogram:
     counts = [0] * STAR_LEVELS
     percents = [0] * STAR_LEVELS
     seen: set[int] = set()
-    for label, value in zip(lines, lines[1:], strict=False):
+    for label, value in pairwise(lines):
         star = _STAR_LINE.match(label)
         figure = _STAR_COUNT.match(value)
         if star and figure:

@@ -1,0 +1,1 @@
+"""Demo data parsed from the seed book page."""
