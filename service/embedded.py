@@ -9,6 +9,7 @@ Every server gets its own session (process group), so a Ctrl-C in the terminal r
 the launcher, which then stops things in order: API and worker, then Redis, then MongoDB.
 """
 
+import argparse
 import importlib.metadata
 import os
 import queue
@@ -129,9 +130,10 @@ def _read_ready_url(process: subprocess.Popen[bytes], timeout: float) -> str:
 def start_mongo(data_dir: Path | None, timeout: float = START_TIMEOUT) -> ManagedProcess:
     """Start mongoeco in a child process: SQLite file DATA/books.db, or memory when None."""
     engine = ["--memory"] if data_dir is None else ["--path", str(data_dir.resolve() / "books.db")]
+    # --exit-on-stdin-eof: the stdin pipe closes when we die, so no server is left orphaned.
+    args = ["-m", "service.embedded_mongo", *engine, "--port", "0", "--exit-on-stdin-eof"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "service.embedded_mongo", *engine, "--port", "0"]
-        + ["--exit-on-stdin-eof"],  # the pipe below closes when we die: no orphaned server
+        [sys.executable, *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         env=python_env(),
@@ -220,7 +222,8 @@ def start_redis(data_dir: Path | None, timeout: float = START_TIMEOUT) -> Manage
     args = ["--bind", HOST, "--save", "", "--daemonize", "no", "--loglevel", "warning"]
     if data_dir is None:
         args += ["--appendonly", "no"]
-        log: IO[bytes] = tempfile.TemporaryFile("a+b")  # append: the child shares it
+        # Append mode: the child writes through the same open file. Closed by stop().
+        log: IO[bytes] = tempfile.TemporaryFile("a+b")  # noqa: SIM115
     else:
         redis_dir = data_dir.resolve() / "redis"
         redis_dir.mkdir(parents=True, exist_ok=True)
@@ -397,3 +400,8 @@ def run_dev(settings: Settings) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous_term)
         signal.signal(signal.SIGINT, previous_int)
+
+
+def dev_command(args: argparse.Namespace, settings: Settings) -> int:
+    """`books dev` (service.cli names it by import string)."""
+    return run_dev(settings)

