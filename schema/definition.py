@@ -9,6 +9,7 @@ from strawberry.types import ExecutionContext
 from schema.errors import classify
 from schema.mutations.root import Mutation
 from schema.query import Query
+from schema.subscription import Subscription
 from schema.types.author import Author
 from schema.types.book import Book
 from schema.types.comment import Comment
@@ -30,5 +31,6 @@ def build_schema() -> BookSchema:
     return BookSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[Book, Author, User, Review, Comment],
     )

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import ASGIApp
 
 from service.services import open_services
@@ -33,9 +33,8 @@ def create_app(settings: Settings, graphql_app: ASGIApp, extra_routes: list[Base
 
     routes: list[BaseRoute] = [
         Route("/graphql", graphql_app, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql_app),
         Route("/healthz", healthz),
         *(extra_routes or []),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
-    app.add_websocket_route("/graphql", graphql_app)  # type: ignore[arg-type]
-    return app
+    return Starlette(routes=routes, lifespan=lifespan)

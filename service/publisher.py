@@ -8,6 +8,7 @@ figures from the source documents.
 """
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -33,10 +34,13 @@ class Change:
 
 
 class EventPublisher:
-    def __init__(self, store: Store, redis: Redis, stream_key: str) -> None:
+    def __init__(
+        self, store: Store, redis: Redis, stream_key: str, exit_before_publish: bool = False
+    ) -> None:
         self.store = store
         self.redis = redis
         self.stream_key = stream_key
+        self.exit_before_publish = exit_before_publish
 
     @asynccontextmanager
     async def change(self, event: Event) -> AsyncIterator[Change]:
@@ -54,6 +58,9 @@ class EventPublisher:
         if handle.discarded:
             await self._forget(outbox_id)
             return
+        if self.exit_before_publish:  # fault tests: die between the write and the append
+            log.critical("fault hook: exiting before publishing event %s", event.id)
+            os._exit(70)
         if await self.append(event):
             await self._forget(outbox_id)
 

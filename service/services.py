@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from service.mongo import CommandCounter, Store, ensure_indexes, make_client
 from service.publisher import EventPublisher
 from service.settings import Settings
+from service.stats_hub import StatsHub
 
 
 class MissingSetting(RuntimeError):
@@ -24,6 +25,7 @@ class Services:
     redis: Redis
     publisher: EventPublisher
     commands: CommandCounter
+    stats_hub: StatsHub
 
     @property
     def jwt_secret(self) -> str:
@@ -49,6 +51,7 @@ async def open_services(settings: Settings, *, create_indexes: bool = True) -> A
     mongo = make_client(settings.mongodb_url, settings, commands)
     redis = redis_client(settings)
     store = Store(mongo[settings.mongodb_db])
+    hub = StatsHub(redis, settings.stats_channel)
     try:
         if create_indexes:
             await ensure_indexes(store)
@@ -57,9 +60,13 @@ async def open_services(settings: Settings, *, create_indexes: bool = True) -> A
             mongo=mongo,
             store=store,
             redis=redis,
-            publisher=EventPublisher(store, redis, settings.stream_key),
+            publisher=EventPublisher(
+                store, redis, settings.stream_key, settings.fault_exit_before_publish
+            ),
             commands=commands,
+            stats_hub=hub,
         )
     finally:
+        await hub.close()
         await redis.aclose()
         await mongo.close()

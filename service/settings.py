@@ -40,6 +40,30 @@ class Settings(BaseSettings):
     outbox_grace_seconds: float = Field(
         default=5.0, description="Age after which an unpublished outbox entry is re-published."
     )
+    consumer_group: str = Field(default="aggregators", description="Consumer group of the workers.")
+    worker_batch_size: int = Field(default=500, description="Most events a worker applies at once.")
+    worker_block_ms: int = Field(default=1000, description="How long a worker waits for new events.")
+    claim_idle_ms: int = Field(
+        default=30_000,
+        description="Pending events idle this long (their consumer died) are claimed by another.",
+    )
+    max_attempts: int = Field(
+        default=5, description="Deliveries of a failing event before it goes to the dead letters."
+    )
+    dead_letter_stream: str = Field(
+        default="events:dead", description="Stream holding events that kept failing."
+    )
+    trim_interval_seconds: float = Field(
+        default=10.0, description="How often a worker trims acknowledged events off the stream."
+    )
+    sweep_interval_seconds: float = Field(
+        default=5.0, description="How often a worker re-publishes stale outbox entries."
+    )
+    fault_exit_before_publish: bool = Field(
+        default=False,
+        description="Fault-test hook: exit the process after a source write, before its event"
+        " is published (proves the outbox). Never set it in production.",
+    )
     log_level: str = Field(default="INFO", description="Logging level.")
 
 

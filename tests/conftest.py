@@ -8,12 +8,17 @@ from seeing each other's data.
 """
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from uuid import uuid4
 
 import pytest
 
+from service.demo.loader import DemoSummary, load_demo
 from service.embedded import Servers, embedded_servers
+from service.ids import to_global_id
+from tests.support import AppUnderTest, GraphQLClient, app_settings, running_app
+from workers.reconcile import reconcile
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +39,41 @@ def unique_db_name() -> str:
 
 
 # --- Application fixtures (other engineers: add below) ----------------------------------------
+
+
+@pytest.fixture
+async def app(servers: Servers) -> AsyncIterator[AppUnderTest]:
+    """The API on a database of this test's own, reached through GraphQL over HTTP."""
+    async with running_app(app_settings(servers.mongodb_url, servers.redis_url)) as running:
+        yield running
+
+
+@pytest.fixture
+def gql(app: AppUnderTest) -> GraphQLClient:
+    return app.client
+
+
+@dataclass
+class DemoApp:
+    app: AppUnderTest
+    summary: DemoSummary
+
+    @property
+    def book_id(self) -> str:
+        return to_global_id("Book", self.summary.book_id)
+
+    @property
+    def author_id(self) -> str:
+        return to_global_id("Author", self.summary.author_id)
+
+
+DEMO_TEST_SCALE = 0.005
+
+
+@pytest.fixture(scope="module")
+async def demo(servers: Servers) -> AsyncIterator[DemoApp]:
+    """The seed-page demo data, loaded once per module and reconciled: treat it as read-only."""
+    async with running_app(app_settings(servers.mongodb_url, servers.redis_url)) as running:
+        summary = await load_demo(running.services.store, DEMO_TEST_SCALE)
+        await reconcile(running.services.store, fix=True)
+        yield DemoApp(running, summary)

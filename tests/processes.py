@@ -1,0 +1,113 @@
+"""Real processes for fault tests: API servers under uvicorn and workers, as `books` runs them."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from service.embedded import free_port, python_env
+from service.settings import Settings
+
+LOGS = Path(os.environ.get("TEST_LOG_DIR", "/tmp/books-test-logs"))
+
+
+def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment a child needs to run with `settings`."""
+    env = python_env()
+    for name, value in settings.model_dump().items():
+        if value is not None:
+            env[name.upper()] = str(value)
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def signal(self, sig: int) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no acknowledgement, as in a crash."""
+        self.signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def terminate(self, timeout: float = 20) -> int:
+        self.signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_child(name: str, args: list[str], env: dict[str, str]) -> Child:
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log = LOGS / f"{name}-{os.getpid()}-{time.monotonic_ns()}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "service.cli", *args], env=env, stdout=out, stderr=out
+        )
+    return Child(name, process, log)
+
+
+def start_worker(settings: Settings, name: str, **extra: str) -> Child:
+    return start_child(f"worker-{name}", ["worker", "run", "--name", name], settings_env(settings, **extra))
+
+
+@dataclass
+class ApiServer:
+    child: Child
+    url: str
+
+    @property
+    def graphql_url(self) -> str:
+        return f"{self.url}/graphql"
+
+
+def start_api(settings: Settings, timeout: float = 30, **extra: str) -> ApiServer:
+    port = free_port()
+    env = settings_env(settings, HOST="127.0.0.1", PORT=str(port), **extra)
+    child = start_child("api", ["serve"], env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.process.poll() is not None:
+            raise RuntimeError(f"API exited early:\n{child.output()}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return ApiServer(child, url)
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    child.kill()
+    raise RuntimeError(f"API did not start:\n{child.output()}")
+
+
+@contextmanager
+def running(*children: Child) -> Iterator[None]:
+    """Stop every child at the end of the block, whatever happened in it."""
+    try:
+        yield
+    finally:
+        for child in children:
+            if child.process.poll() is None:
+                child.signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.process.wait(15)
+            except subprocess.TimeoutExpired:
+                child.kill()
