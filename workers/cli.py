@@ -23,11 +23,11 @@ async def _seed(settings: Settings, scale: float) -> int:
     async with open_services(settings) as services:
         if await demo_loaded(services.store):
             print("demo data already loaded")
-        else:
-            summary = await load_demo(services.store, scale)
-            print(f"demo data loaded: {summary}")
+            return 0
+        summary = await load_demo(services.store, scale)
+        print(f"demo data loaded: {summary}")
         drifts = await reconcile(services.store, fix=True)
-        print(f"aggregates recomputed ({len(drifts)} figures updated)")
+        print(f"aggregates computed ({len(drifts)} figures set)")
     return 0
 
 
