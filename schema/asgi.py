@@ -21,6 +21,7 @@ def serve_command(args: object, settings: Settings) -> int:
         factory=True,
         host=settings.host,
         port=settings.port,
+        workers=settings.api_processes,
         loop="uvloop",
         http="httptools",
         log_level=settings.log_level.lower(),

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     max_text_length: int = Field(default=20_000, description="Longest review or comment text.")
     host: str = Field(default="127.0.0.1", description="Address the API listens on.")
     port: int = Field(default=8000, description="Port the API listens on.")
+    api_processes: int = Field(
+        default=1, ge=1, description="uvicorn processes `books serve` runs (1: no supervisor)."
+    )
     data_dir: Path = Field(default=Path("data"), description="Embedded mode's data folder.")
     demo_scale: float = Field(
         default=0.02,
