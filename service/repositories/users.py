@@ -35,7 +35,9 @@ async def sign_up(store: Store, username: str, password: str, display_name: str)
     try:
         await store.users.insert_one(user)  # type: ignore[arg-type]
     except DuplicateKeyError:
-        raise BadUserInput("username: this username is taken", field="username") from None
+        raise BadUserInput(
+            "input.username: this username is taken", field="input.username"
+        ) from None
     return user
 
 

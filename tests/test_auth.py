@@ -1,0 +1,299 @@
+"""Authentication and ownership: JWTs from signUp/logIn, the Bearer viewer, refused tokens,
+argon2 password hashes, and FORBIDDEN for other people's reviews and comments."""
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+import pytest
+from bson import ObjectId
+
+from tests.support import AppUnderTest, GraphQLClient
+from tests.test_mutations import (
+    CLEAR,
+    COMMENT,
+    DELETE_COMMENT,
+    DELETE_REVIEW,
+    FOLLOW_AUTHOR,
+    FOLLOW_USER,
+    LIKE,
+    RATE,
+    SHELF,
+    UNFOLLOW_AUTHOR,
+    UNFOLLOW_USER,
+    UNLIKE,
+    WRITE,
+    gid,
+    insert_author,
+    insert_book,
+    oid_of,
+    quick_user,
+    snapshot,
+    write_review,
+)
+
+LOG_IN = (
+    "mutation($u: String!, $p: String!)"
+    " { logIn(username: $u, password: $p) { token user { id username } } }"
+)
+VIEWER = "{ viewer { id username } }"
+
+
+def _claims(app: AppUnderTest, token: str) -> dict[str, Any]:
+    secret = app.settings.jwt_secret
+    assert secret
+    return jwt.decode(token, secret, algorithms=["HS256"])  # type: ignore[no-any-return]
+
+
+# --- tokens from signUp and logIn ---------------------------------------------------------------
+
+
+async def test_sign_up_returns_a_jwt_naming_the_user(app: AppUnderTest, gql: GraphQLClient) -> None:
+    token, user_id = await gql.sign_up("jwt_reader")
+    assert token.count(".") == 2
+    assert jwt.get_unverified_header(token)["alg"] == "HS256"
+    claims = _claims(app, token)
+    assert claims["sub"] == str(oid_of(user_id))
+    assert claims["exp"] > claims["iat"]
+    viewer = await gql.data(VIEWER, token=token)
+    assert viewer["viewer"] == {"id": user_id, "username": "jwt_reader"}
+
+
+async def test_no_credentials_means_no_viewer(gql: GraphQLClient) -> None:
+    await gql.sign_up()
+    assert (await gql.data(VIEWER))["viewer"] is None
+
+
+async def test_log_in_returns_a_token_for_the_user(app: AppUnderTest, gql: GraphQLClient) -> None:
+    _, user_id = await gql.sign_up("returning", password="s3cret-enough")
+    data = await gql.data(LOG_IN, {"u": "returning", "p": "s3cret-enough"})
+    assert data["logIn"]["user"] == {"id": user_id, "username": "returning"}
+    token = data["logIn"]["token"]
+    assert _claims(app, token)["sub"] == str(oid_of(user_id))
+    assert (await gql.data(VIEWER, token=token))["viewer"]["id"] == user_id
+    # The token works for mutations too.
+    book = await insert_book(app)
+    rated = await gql.data(RATE, {"b": gid("Book", book), "s": 5}, token)
+    assert rated["rateBook"]["user"]["id"] == user_id
+
+
+async def test_log_in_ignores_the_usernames_case(gql: GraphQLClient) -> None:
+    _, user_id = await gql.sign_up("MixedCase", password="s3cret-enough")
+    data = await gql.data(LOG_IN, {"u": "mixedcase", "p": "s3cret-enough"})
+    assert data["logIn"]["user"]["id"] == user_id
+
+
+async def test_wrong_password_and_unknown_user_get_the_same_refusal(
+    app: AppUnderTest, gql: GraphQLClient
+) -> None:
+    await gql.sign_up("known_user", password="right-password")
+    before = await snapshot(app)
+    wrong = await gql.error(LOG_IN, {"u": "known_user", "p": "wrong-password"})
+    unknown = await gql.error(LOG_IN, {"u": "nobody_here", "p": "right-password"})
+    empty = await gql.error(LOG_IN, {"u": "known_user", "p": ""})
+    assert wrong.code == unknown.code == empty.code == "UNAUTHENTICATED"
+    messages = {e.errors[0]["message"] for e in (wrong, unknown, empty)}
+    assert len(messages) == 1
+    assert "password" in messages.pop()
+    assert await snapshot(app) == before
+
+
+async def test_passwords_are_stored_as_argon2_hashes(app: AppUnderTest, gql: GraphQLClient) -> None:
+    password = "plain-text-never-stored"
+    _, user_id = await gql.sign_up("hashed_user", password=password)
+    doc = await app.services.store.users.find_one({"_id": oid_of(user_id)})
+    assert doc is not None
+    assert doc["password_hash"].startswith("$argon2")
+    assert password not in json.dumps(doc, default=str)
+    # Two users with the same password get different hashes (salted).
+    _, other_id = await gql.sign_up("hashed_user2", password=password)
+    other = await app.services.store.users.find_one({"_id": oid_of(other_id)})
+    assert other is not None
+    assert other["password_hash"] != doc["password_hash"]
+
+
+# --- every mutation needs a viewer ------------------------------------------------------------
+
+
+@dataclass
+class World:
+    """Existing targets for every mutation, so that only the credentials are at fault."""
+
+    book: str
+    author: str
+    user: str
+    review: str
+    comment: str
+
+
+@pytest.fixture
+async def world(app: AppUnderTest) -> World:
+    gql = app.client
+    book = await insert_book(app)
+    author = await insert_author(app)
+    token, user_id = await quick_user(app)
+    review = await write_review(gql, token, book, "A review to act on.")
+    comment = (await gql.data(COMMENT, {"r": review["id"], "t": "A comment"}, token))["addComment"]
+    return World(gid("Book", book), gid("Author", author), user_id, review["id"], comment["id"])
+
+
+MUTATIONS: dict[str, tuple[str, Any]] = {
+    "rateBook": (RATE, lambda w: {"b": w.book, "s": 4}),
+    "clearRating": (CLEAR, lambda w: {"b": w.book}),
+    "setShelf": (SHELF, lambda w: {"b": w.book, "s": "READ"}),
+    "setShelfNull": (SHELF, lambda w: {"b": w.book, "s": None}),
+    "writeReview": (WRITE, lambda w: {"i": {"bookId": w.book, "text": "Sneaky"}}),
+    "deleteReview": (DELETE_REVIEW, lambda w: {"id": w.review}),
+    "likeReview": (LIKE, lambda w: {"r": w.review}),
+    "unlikeReview": (UNLIKE, lambda w: {"r": w.review}),
+    "addComment": (COMMENT, lambda w: {"r": w.review, "t": "Sneaky"}),
+    "deleteComment": (DELETE_COMMENT, lambda w: {"id": w.comment}),
+    "followUser": (FOLLOW_USER, lambda w: {"u": w.user}),
+    "unfollowUser": (UNFOLLOW_USER, lambda w: {"u": w.user}),
+    "followAuthor": (FOLLOW_AUTHOR, lambda w: {"a": w.author}),
+    "unfollowAuthor": (UNFOLLOW_AUTHOR, lambda w: {"a": w.author}),
+}
+
+
+@pytest.mark.parametrize("name", list(MUTATIONS))
+async def test_every_mutation_needs_a_viewer(
+    app: AppUnderTest, gql: GraphQLClient, world: World, name: str
+) -> None:
+    document, variables = MUTATIONS[name]
+    before = await snapshot(app)
+    error = await gql.error(document, variables(world))
+    assert error.code == "UNAUTHENTICATED"
+    assert error.errors[0]["path"][0] == name.removesuffix("Null")
+    assert await snapshot(app) == before
+
+
+def _b64(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def _bad_token(
+    kind: str, app: AppUnderTest, good: str, user_id: ObjectId, other_id: ObjectId
+) -> str:
+    secret = app.settings.jwt_secret
+    assert secret
+    now = datetime.now(UTC)
+    claims = {"sub": str(user_id), "iat": now, "exp": now + timedelta(hours=1)}
+    if kind == "tampered":
+        # Someone else's id in the payload, the original signature kept.
+        header, payload, signature = good.split(".")
+        forged = {**_claims(app, good), "sub": str(other_id)}
+        return f"{header}.{_b64(forged)}.{signature}"
+    if kind == "bad-signature":
+        header, payload, signature = good.split(".")
+        flipped = ("A" if signature[0] != "A" else "B") + signature[1:]
+        return f"{header}.{payload}.{flipped}"
+    if kind == "expired":
+        past = {
+            "sub": str(user_id),
+            "iat": now - timedelta(hours=2),
+            "exp": now - timedelta(hours=1),
+        }
+        return jwt.encode(past, secret, algorithm="HS256")
+    if kind == "other-key":
+        return jwt.encode(claims, "another-secret-" + "y" * 32, algorithm="HS256")
+    if kind == "alg-none":
+        return jwt.encode(claims, None, algorithm="none")
+    if kind == "no-expiry":
+        return jwt.encode({"sub": str(user_id)}, secret, algorithm="HS256")
+    if kind == "bad-subject":
+        return jwt.encode({**claims, "sub": "not-an-object-id"}, secret, algorithm="HS256")
+    if kind == "garbage":
+        return "not-a-jwt"
+    raise AssertionError(kind)
+
+
+BAD_TOKENS = [
+    "tampered",
+    "bad-signature",
+    "expired",
+    "other-key",
+    "alg-none",
+    "no-expiry",
+    "bad-subject",
+    "garbage",
+]
+
+
+@pytest.mark.parametrize("kind", BAD_TOKENS)
+async def test_refused_tokens_identify_nobody(
+    app: AppUnderTest, gql: GraphQLClient, kind: str
+) -> None:
+    good, user_id = await gql.sign_up()
+    _, other_id = await gql.sign_up()
+    book = await insert_book(app)
+    token = _bad_token(kind, app, good, oid_of(user_id), oid_of(other_id))
+    assert (await gql.data(VIEWER, token=token))["viewer"] is None
+
+    before = await snapshot(app)
+    error = await gql.error(RATE, {"b": gid("Book", book), "s": 3}, token)
+    assert error.code == "UNAUTHENTICATED"
+    error = await gql.error(FOLLOW_USER, {"u": other_id}, token)
+    assert error.code == "UNAUTHENTICATED"
+    assert await snapshot(app) == before
+    # The genuine token still works, so the refusal is about the token alone.
+    assert (await gql.data(VIEWER, token=good))["viewer"]["id"] == user_id
+
+
+async def test_a_valid_token_for_a_deleted_user_identifies_nobody(
+    app: AppUnderTest, gql: GraphQLClient
+) -> None:
+    token, user_id = await gql.sign_up()
+    await app.services.store.users.delete_one({"_id": oid_of(user_id)})
+    assert (await gql.data(VIEWER, token=token))["viewer"] is None
+
+
+async def test_other_authorization_schemes_are_not_credentials(
+    app: AppUnderTest, gql: GraphQLClient
+) -> None:
+    token, _ = await gql.sign_up()
+    response = await gql.http.post(
+        "/graphql", json={"query": VIEWER}, headers={"authorization": f"Basic {token}"}
+    )
+    assert response.json()["data"]["viewer"] is None
+
+
+# --- ownership ------------------------------------------------------------------------------------
+
+
+async def test_only_the_owner_deletes_a_review(app: AppUnderTest, gql: GraphQLClient) -> None:
+    book = await insert_book(app)
+    owner, _ = await gql.sign_up()
+    intruder, _ = await gql.sign_up()
+    review = await write_review(gql, owner, book, "Mine to delete.")
+    await gql.data(LIKE, {"r": review["id"]}, intruder)
+    await gql.data(COMMENT, {"r": review["id"], "t": "hi"}, intruder)
+
+    before = await snapshot(app)
+    error = await gql.error(DELETE_REVIEW, {"id": review["id"]}, intruder)
+    assert error.code == "FORBIDDEN"
+    assert error.errors[0]["extensions"]["field"] == "id"
+    assert await snapshot(app) == before
+    assert (await gql.data(DELETE_REVIEW, {"id": review["id"]}, owner))["deleteReview"] is True
+
+
+async def test_only_the_author_of_a_comment_deletes_it(
+    app: AppUnderTest, gql: GraphQLClient
+) -> None:
+    book = await insert_book(app)
+    review_owner, _ = await gql.sign_up()
+    commenter, _ = await gql.sign_up()
+    stranger, _ = await gql.sign_up()
+    review = await write_review(gql, review_owner, book, "Comment on this.")
+    comment = (await gql.data(COMMENT, {"r": review["id"], "t": "Mine"}, commenter))["addComment"]
+
+    before = await snapshot(app)
+    for token in (stranger, review_owner):  # owning the review does not make it your comment
+        error = await gql.error(DELETE_COMMENT, {"id": comment["id"]}, token)
+        assert error.code == "FORBIDDEN"
+        assert error.errors[0]["extensions"]["field"] == "id"
+    assert await snapshot(app) == before
+    assert (await gql.data(DELETE_COMMENT, {"id": comment["id"]}, commenter))["deleteComment"]
+    assert await app.services.store.comments.count_documents({}) == 0

@@ -1,0 +1,281 @@
+"""Refused input: BAD_USER_INPUT naming the field, NOT_FOUND for ids that name nothing, and in
+every case nothing written (document counts of every collection, the outbox and the event
+stream are compared before and after)."""
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from bson import ObjectId
+
+from tests.support import AppUnderTest, GraphQLClient
+from tests.test_mutations import (
+    CLEAR,
+    COMMENT,
+    DELETE_COMMENT,
+    DELETE_REVIEW,
+    FOLLOW_AUTHOR,
+    FOLLOW_USER,
+    LIKE,
+    RATE,
+    SHELF,
+    UNFOLLOW_AUTHOR,
+    UNFOLLOW_USER,
+    UNLIKE,
+    WRITE,
+    gid,
+    insert_author,
+    insert_book,
+    quick_user,
+    snapshot,
+    write_review,
+)
+
+SIGN_UP = "mutation($i: SignUpInput!) { signUp(input: $i) { token } }"
+MAX_TEXT = 20_000
+
+
+@dataclass
+class World:
+    token: str  # the viewer
+    me: str
+    book: str
+    author: str
+    other_user: str
+    review: str  # the other user's review
+    comment: str
+
+
+@pytest.fixture
+async def world(app: AppUnderTest) -> World:
+    gql = app.client
+    assert app.settings.max_text_length == MAX_TEXT
+    book = await insert_book(app)
+    author = await insert_author(app)
+    await quick_user(app, "Taken_Name")
+    other, other_id = await quick_user(app)
+    token, me = await quick_user(app)
+    review = await write_review(gql, other, book, "Someone else's words.", rating=4)
+    comment = (await gql.data(COMMENT, {"r": review["id"], "t": "First!"}, other))["addComment"]
+    return World(
+        token, me, gid("Book", book), gid("Author", author), other_id, review["id"], comment["id"]
+    )
+
+
+def missing(type_name: str) -> str:
+    return gid(type_name, ObjectId())
+
+
+def review_input(w: World, **fields: Any) -> dict[str, Any]:
+    return {"i": {"bookId": w.book, "text": "Fine words.", **fields}}
+
+
+# (document, variables from the world, expected field)
+BAD_INPUT: dict[str, tuple[str, Any, str]] = {
+    # stars
+    "rate-0-stars": (RATE, lambda w: {"b": w.book, "s": 0}, "stars"),
+    "rate-6-stars": (RATE, lambda w: {"b": w.book, "s": 6}, "stars"),
+    "rate-negative-stars": (RATE, lambda w: {"b": w.book, "s": -1}, "stars"),
+    "review-rating-0": (WRITE, lambda w: review_input(w, rating=0), "input.rating"),
+    "review-rating-6": (WRITE, lambda w: review_input(w, rating=6), "input.rating"),
+    # texts
+    "review-empty": (WRITE, lambda w: review_input(w, text=""), "input.text"),
+    "review-blank": (WRITE, lambda w: review_input(w, text=" \n\t  "), "input.text"),
+    "review-too-long": (WRITE, lambda w: review_input(w, text="x" * (MAX_TEXT + 1)), "input.text"),
+    "comment-empty": (COMMENT, lambda w: {"r": w.review, "t": ""}, "text"),
+    "comment-blank": (COMMENT, lambda w: {"r": w.review, "t": "   \n "}, "text"),
+    "comment-too-long": (COMMENT, lambda w: {"r": w.review, "t": "y" * (MAX_TEXT + 1)}, "text"),
+    # malformed ids: garbage, and valid ids of the wrong type
+    "rate-garbage-id": (RATE, lambda w: {"b": "garbage", "s": 3}, "bookId"),
+    "rate-user-id": (RATE, lambda w: {"b": w.me, "s": 3}, "bookId"),
+    "clear-author-id": (CLEAR, lambda w: {"b": w.author}, "bookId"),
+    "shelf-review-id": (SHELF, lambda w: {"b": w.review, "s": "READ"}, "bookId"),
+    "review-user-id": (
+        WRITE,
+        lambda w: {"i": {"bookId": w.other_user, "text": "x"}},
+        "input.bookId",
+    ),
+    "delete-review-garbage": (DELETE_REVIEW, lambda w: {"id": "%%%"}, "id"),
+    "delete-review-comment-id": (DELETE_REVIEW, lambda w: {"id": w.comment}, "id"),
+    "like-book-id": (LIKE, lambda w: {"r": w.book}, "reviewId"),
+    "unlike-garbage": (UNLIKE, lambda w: {"r": ""}, "reviewId"),
+    "comment-user-id": (COMMENT, lambda w: {"r": w.other_user, "t": "hi"}, "reviewId"),
+    "delete-comment-review-id": (DELETE_COMMENT, lambda w: {"id": w.review}, "id"),
+    "follow-author-id-as-user": (FOLLOW_USER, lambda w: {"u": w.author}, "userId"),
+    "unfollow-user-garbage": (UNFOLLOW_USER, lambda w: {"u": "VXNlcjpub3RoZXg"}, "userId"),
+    "follow-user-id-as-author": (FOLLOW_AUTHOR, lambda w: {"a": w.other_user}, "authorId"),
+    "unfollow-author-book-id": (UNFOLLOW_AUTHOR, lambda w: {"a": w.book}, "authorId"),
+    # following yourself
+    "follow-yourself": (FOLLOW_USER, lambda w: {"u": w.me}, "userId"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUT))
+async def test_bad_input_is_refused_and_nothing_is_written(
+    app: AppUnderTest, gql: GraphQLClient, world: World, case: str
+) -> None:
+    document, variables, field = BAD_INPUT[case]
+    before = await snapshot(app)
+    error = await gql.error(document, variables(world), world.token)
+    assert error.code == "BAD_USER_INPUT", error.errors
+    assert error.errors[0]["extensions"]["field"] == field
+    assert field in error.errors[0]["message"]
+    assert await snapshot(app) == before
+
+
+SIGN_UP_CASES: dict[str, tuple[dict[str, str], str]] = {
+    "username-too-short": ({"username": "ab", "password": "long-enough"}, "input.username"),
+    "username-too-long": ({"username": "a" * 31, "password": "long-enough"}, "input.username"),
+    "username-space": ({"username": "bad name", "password": "long-enough"}, "input.username"),
+    "username-symbol": ({"username": "bad!name", "password": "long-enough"}, "input.username"),
+    "username-empty": ({"username": "", "password": "long-enough"}, "input.username"),
+    "password-too-short": ({"username": "good_name", "password": "short"}, "input.password"),
+    "password-blank": ({"username": "good_name", "password": " " * 10}, "input.password"),
+    "username-taken": ({"username": "Taken_Name", "password": "long-enough"}, "input.username"),
+    "username-taken-other-case": (
+        {"username": "tAKEN_nAME", "password": "long-enough"},
+        "input.username",
+    ),
+    "display-name-blank": (
+        {"username": "good_name", "password": "long-enough", "displayName": "  "},
+        "input.displayName",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(SIGN_UP_CASES))
+async def test_bad_sign_up_is_refused_and_nothing_is_written(
+    app: AppUnderTest, gql: GraphQLClient, world: World, case: str
+) -> None:
+    fields, field = SIGN_UP_CASES[case]
+    before = await snapshot(app)
+    error = await gql.error(SIGN_UP, {"i": fields})
+    assert error.code == "BAD_USER_INPUT", error.errors
+    assert error.errors[0]["extensions"]["field"] == field
+    assert field in error.errors[0]["message"]
+    assert await snapshot(app) == before
+
+
+async def test_usernames_at_the_limits_are_accepted(gql: GraphQLClient) -> None:
+    for name in ("abc", "a" * 30, "A.b-c_9"):
+        await gql.sign_up(name, password="8 chars!")
+
+
+NOT_FOUND: dict[str, tuple[str, Any, str]] = {
+    "rate-missing-book": (RATE, lambda w: {"b": missing("Book"), "s": 4}, "bookId"),
+    "clear-missing-book": (CLEAR, lambda w: {"b": missing("Book")}, "bookId"),
+    "shelf-missing-book": (SHELF, lambda w: {"b": missing("Book"), "s": "READ"}, "bookId"),
+    "review-missing-book": (
+        WRITE,
+        lambda w: {"i": {"bookId": missing("Book"), "text": "Words"}},
+        "bookId",
+    ),
+    "delete-missing-review": (DELETE_REVIEW, lambda w: {"id": missing("Review")}, "id"),
+    "like-missing-review": (LIKE, lambda w: {"r": missing("Review")}, "reviewId"),
+    "unlike-missing-review": (UNLIKE, lambda w: {"r": missing("Review")}, "reviewId"),
+    "comment-missing-review": (COMMENT, lambda w: {"r": missing("Review"), "t": "hi"}, "reviewId"),
+    "delete-missing-comment": (DELETE_COMMENT, lambda w: {"id": missing("Comment")}, "id"),
+    "follow-missing-user": (FOLLOW_USER, lambda w: {"u": missing("User")}, "userId"),
+    "unfollow-missing-user": (UNFOLLOW_USER, lambda w: {"u": missing("User")}, "userId"),
+    "follow-missing-author": (FOLLOW_AUTHOR, lambda w: {"a": missing("Author")}, "authorId"),
+    "unfollow-missing-author": (UNFOLLOW_AUTHOR, lambda w: {"a": missing("Author")}, "authorId"),
+}
+
+
+@pytest.mark.parametrize("case", list(NOT_FOUND))
+async def test_ids_naming_nothing_are_not_found_and_nothing_is_written(
+    app: AppUnderTest, gql: GraphQLClient, world: World, case: str
+) -> None:
+    document, variables, field = NOT_FOUND[case]
+    before = await snapshot(app)
+    error = await gql.error(document, variables(world), world.token)
+    assert error.code == "NOT_FOUND", error.errors
+    assert error.errors[0]["extensions"]["field"].endswith(field)
+    assert await snapshot(app) == before
+
+
+# --- the text limit is inclusive ------------------------------------------------------------------
+
+
+async def test_texts_of_exactly_the_limit_are_accepted(
+    app: AppUnderTest, gql: GraphQLClient, world: World
+) -> None:
+    longest = "z" * MAX_TEXT
+    review = (await gql.data(WRITE, review_input(world, text=longest), world.token))["writeReview"]
+    assert len(review["text"]) == MAX_TEXT
+    comment = (await gql.data(COMMENT, {"r": world.review, "t": longest}, world.token))[
+        "addComment"
+    ]
+    assert len(comment["text"]) == MAX_TEXT
+    store = app.services.store
+    assert await store.reviews.count_documents({"text": longest}) == 1
+    assert await store.comments.count_documents({"text": longest}) == 1
+
+
+async def test_stars_at_the_limits_are_accepted(gql: GraphQLClient, world: World) -> None:
+    for stars in (1, 5):
+        rated = await gql.data(RATE, {"b": world.book, "s": stars}, world.token)
+        assert rated["rateBook"]["rating"] == stars
+    written = await gql.data(WRITE, review_input(world, rating=1), world.token)
+    assert written["writeReview"]["rating"] == 1
+
+
+# --- `first` on every connection ------------------------------------------------------------------
+
+CONNECTIONS: dict[str, str] = {
+    "books": "query($f: Int) { books(first: $f) { totalCount } }",
+    "book.reviews": (
+        "query($f: Int, $b: ID!) { book(id: $b) { reviews(first: $f) { totalCount } } }"
+    ),
+    "book.friendsReviews": (
+        "query($f: Int, $b: ID!) { book(id: $b) { friendsReviews(first: $f) { totalCount } } }"
+    ),
+    "author.books": (
+        "query($f: Int, $a: ID!) { author(id: $a) { books(first: $f) { totalCount } } }"
+    ),
+    "user.reviews": (
+        "query($f: Int, $u: String!) { user(username: $u) { reviews(first: $f) { totalCount } } }"
+    ),
+    "review.comments": (
+        "query($f: Int, $r: ID!) { review(id: $r) { comments(first: $f) { totalCount } } }"
+    ),
+}
+
+
+@pytest.mark.parametrize("first", [0, -1, 101, 10_000])
+@pytest.mark.parametrize("connection", list(CONNECTIONS))
+async def test_first_outside_1_to_100_is_refused(
+    app: AppUnderTest, gql: GraphQLClient, world: World, connection: str, first: int
+) -> None:
+    variables = {
+        "f": first,
+        "b": world.book,
+        "a": world.author,
+        "u": "Taken_Name",
+        "r": world.review,
+    }
+    query = CONNECTIONS[connection]
+    used = {k: v for k, v in variables.items() if f"${k}" in query}
+    before = await snapshot(app)
+    error = await gql.error(query, used, world.token)
+    assert error.code == "BAD_USER_INPUT"
+    assert error.errors[0]["extensions"]["field"] == "first"
+    assert "first" in error.errors[0]["message"]
+    assert await snapshot(app) == before
+
+
+@pytest.mark.parametrize("first", [1, 100])
+async def test_first_at_the_limits_is_accepted(
+    gql: GraphQLClient, world: World, first: int
+) -> None:
+    for connection, query in CONNECTIONS.items():
+        variables = {
+            "f": first,
+            "b": world.book,
+            "a": world.author,
+            "u": "Taken_Name",
+            "r": world.review,
+        }
+        used = {k: v for k, v in variables.items() if f"${k}" in query}
+        result = await gql.execute(query, used, world.token)
+        assert not result.get("errors"), (connection, result)
