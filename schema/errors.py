@@ -23,8 +23,9 @@ UNAVAILABLE = (
 def classify(error: GraphQLError, request_id: str) -> None:
     """Rewrite `error` in place: message and extensions a client may see."""
     original = error.original_error
-    if original is None:
+    if original is None or (error.path is None and isinstance(original, GraphQLError)):
         # Parse, validation and variable-coercion errors: the client's document is at fault.
+        # (graphql-core wraps a variable's coercion error in another GraphQLError, no path.)
         error.extensions = {**(error.extensions or {}), "code": "BAD_USER_INPUT"}
         return
     if isinstance(original, ServiceError):

@@ -4,11 +4,13 @@ the `application/graphql-response+json` rules (request errors are HTTP 400 witho
 from typing import Any
 
 import orjson
+from cross_web import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
@@ -79,7 +81,19 @@ class GraphQLApp(GraphQL[Context, None]):
     async def run(self, request: Any, context: Any = None, root_value: Any = None) -> Any:  # type: ignore[override]
         from strawberry.types.unset import UNSET
 
-        response = await super().run(request, UNSET if context is None else context, UNSET if root_value is None else root_value)
+        try:
+            response = await super().run(
+                request,
+                UNSET if context is None else context,
+                UNSET if root_value is None else root_value,
+            )
+        except HTTPException as e:
+            # GraphQL over HTTP: a mutation sent with GET gets 405 Method Not Allowed (not 400).
+            if isinstance(request, Request) and request.method == "GET" and isinstance(
+                e.__cause__, InvalidOperationTypeError
+            ):
+                return PlainTextResponse(e.reason, status_code=405, headers={"allow": "GET, POST"})
+            raise
         if isinstance(request, Request) and isinstance(response, Response):
             status = getattr(request.state, "graphql_status", None)
             if status:

@@ -54,7 +54,13 @@ async def fetch_page(
     projection: Document | None = None,
 ) -> Page:
     """One page of `first` documents after `after`: one find command (first + 1 to see ahead)."""
-    page_filter = {"$and": [query, ordering.after_filter(after)]} if after else query
+    # The cursor's condition joins the query's own top-level keys rather than wrapping the query
+    # in $and: the embedded MongoDB (mongoeco) refuses $text anywhere but at the top level.
+    page_filter = (
+        {**query, "$and": [*query.get("$and", []), ordering.after_filter(after)]}
+        if after is not None
+        else query
+    )
     cursor = collection.find(page_filter, projection).sort(list(ordering.sort)).limit(first + 1)
     docs = await cursor.to_list(first + 1)
     return Page(

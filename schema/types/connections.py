@@ -112,6 +112,11 @@ def empty_page_counter() -> Counter:
 
 def count_of(collection, query: Document) -> Counter:  # type: ignore[no-untyped-def]
     async def count() -> int:
+        if "$text" in query:
+            # count_documents runs an aggregate, where the embedded MongoDB (mongoeco) refuses
+            # $text; the count command takes it there and on MongoDB alike.
+            reply = await collection.database.command("count", collection.name, query=query)
+            return int(reply["n"])
         return int(await collection.count_documents(query))
 
     return count

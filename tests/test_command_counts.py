@@ -1,0 +1,274 @@
+"""The book page costs a fixed number of MongoDB commands whatever its number of reviews.
+
+Commands are counted with PyMongo's command monitoring (`app.services.commands`, a
+CommandListener on the service's own client). Two books are built directly in MongoDB, one
+with 3 and one with 30 text reviews by distinct users; the same book-page query runs against
+both, anonymously and as a viewer, with the counter reset right before each query. DataLoaders
+batch every per-review lookup (users, the viewer's likes and follows) into one command each,
+so the counts must be equal, and they are pinned to the exact numbers below.
+"""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from bson import ObjectId
+
+from service.embedded import Servers
+from service.ids import parse_global_id, to_global_id
+from service.mongo import Store
+from tests.support import AppUnderTest, app_settings, running_app
+from workers.reconcile import reconcile
+
+T0 = datetime(2012, 1, 1, tzinfo=UTC)
+
+# What the book page asks for: the book, its authors, the figures, a page of 30 reviews with
+# their users, and the viewer's own entry, likes and follows.
+BOOK_PAGE_QUERY = """
+query BookPage($id: ID!) {
+  book(id: $id) {
+    id title subtitle description pageCount format firstPublished coverUrl
+    authors { id name bio photoUrl booksCount followersCount viewerIsFollowing }
+    ratingStats { average count histogram { stars count percent } updatedAt }
+    shelfCounts { wantToRead currentlyReading read }
+    reviewsCount
+    reviews(first: 30) {
+      edges {
+        cursor
+        node {
+          id rating shelf text spoiler createdAt likesCount commentsCount viewerHasLiked
+          user {
+            id username displayName avatarUrl reviewsCount followersCount
+            authoredBooksCount viewerIsFollowing
+          }
+        }
+      }
+      pageInfo { hasNextPage endCursor }
+    }
+    viewerReview { id rating shelf text }
+  }
+}
+"""
+
+# Anonymous: find the book, find its authors (one $in), find the page of reviews, find the
+# reviews' users (one $in). The viewer fields resolve without a command for anonymous requests.
+ANONYMOUS_COMMANDS = {"find": 4}
+# A viewer adds four batched finds: the viewer's entry for the book (viewerReview), the viewer's
+# likes among the page's reviews (viewerHasLiked), the viewer's follows among the page's users
+# and among its authors (viewerIsFollowing).
+VIEWER_COMMANDS = {"find": 8}
+
+
+def book_doc(title: str, author_ids: list[ObjectId]) -> dict[str, Any]:
+    return {
+        "_id": ObjectId(),
+        "title": title,
+        "subtitle": "A subtitle",
+        "description": "A description",
+        "page_count": 255,
+        "format": "Paperback",
+        "isbn13": None,
+        "first_published": "1989-01-01",
+        "cover_url": None,
+        "genres": [],
+        "author_ids": author_ids,
+        "rating_stats": {"counts": [0, 0, 0, 0, 0], "count": 0, "sum": 0, "updated_at": None},
+        "shelf_counts": {"want_to_read": 0, "currently_reading": 0, "read": 0},
+        "reviews_count": 0,
+    }
+
+
+def user_doc(username: str) -> dict[str, Any]:
+    return {
+        "_id": ObjectId(),
+        "username": username,
+        "username_key": username.lower(),
+        "display_name": username,
+        "password_hash": None,
+        "avatar_url": None,
+        "bio": None,
+        "authored_books_count": 0,
+        "created_at": T0,
+        "reviews_count": 0,
+        "followers_count": 0,
+        "following_count": 0,
+    }
+
+
+def review_doc(
+    user_id: ObjectId, book_id: ObjectId, created_at: datetime, text: str | None, rating: int
+) -> dict[str, Any]:
+    return {
+        "_id": ObjectId(),
+        "user_id": user_id,
+        "book_id": book_id,
+        "shelf": "READ",
+        "rating": rating,
+        "text": text,
+        "has_text": bool(text),
+        "spoiler": False,
+        "created_at": created_at,
+        "updated_at": created_at,
+        "likes_count": 0,
+        "comments_count": 0,
+    }
+
+
+@dataclass
+class Pages:
+    app: AppUnderTest
+    small: str  # global id of the book with 3 reviews
+    large: str  # ... with 30
+    token: str  # the viewer's
+    liked: set[str]  # review ids the viewer liked
+    followed: set[str]  # user ids the viewer follows
+
+
+async def build_pages(app: AppUnderTest) -> Pages:
+    store: Store = app.services.store
+    token, viewer_gid = await app.client.sign_up("page_viewer")
+    _, viewer_id = parse_global_id(viewer_gid)
+
+    authors = [
+        {
+            "_id": ObjectId(),
+            "name": name,
+            "bio": "bio",
+            "photo_url": None,
+            "books_count": 0,
+            "followers_count": 0,
+        }
+        for name in ("Harriet Lerner", "A Co-author")
+    ]
+    author_ids = [a["_id"] for a in authors]
+    small, large = book_doc("Small", author_ids), book_doc("Large", author_ids)
+    users = [user_doc(f"reviewer{i:02d}") for i in range(33)]
+    reviews = [
+        review_doc(u["_id"], small["_id"], T0 + timedelta(days=i), f"small {i}", i % 5 + 1)
+        for i, u in enumerate(users[:3])
+    ] + [
+        review_doc(u["_id"], large["_id"], T0 + timedelta(days=i), f"large {i}", i % 5 + 1)
+        for i, u in enumerate(users[3:])
+    ]
+    # The viewer's own entries: rated, no text (so they are not among the listed reviews).
+    viewer_entries = [review_doc(viewer_id, book["_id"], T0, None, 4) for book in (small, large)]
+    # The viewer likes every other review and follows every third reviewer and one author.
+    liked = reviews[::2]
+    followed = users[::3]
+    now = T0
+    likes = [
+        {"_id": ObjectId(), "user_id": viewer_id, "review_id": r["_id"], "created_at": now}
+        for r in liked
+    ]
+    follows = [
+        {
+            "_id": ObjectId(),
+            "follower_id": viewer_id,
+            "target_kind": "user",
+            "target_id": u["_id"],
+            "created_at": now,
+        }
+        for u in followed
+    ] + [
+        {
+            "_id": ObjectId(),
+            "follower_id": viewer_id,
+            "target_kind": "author",
+            "target_id": authors[0]["_id"],
+            "created_at": now,
+        }
+    ]
+    await store.authors.insert_many(authors)
+    await store.books.insert_many([small, large])
+    await store.users.insert_many(users)
+    await store.reviews.insert_many(reviews + viewer_entries)
+    await store.likes.insert_many(likes)
+    await store.follows.insert_many(follows)
+    await reconcile(store, fix=True)
+    return Pages(
+        app=app,
+        small=to_global_id("Book", small["_id"]),
+        large=to_global_id("Book", large["_id"]),
+        token=token,
+        liked={to_global_id("Review", r["_id"]) for r in liked},
+        followed={to_global_id("User", u["_id"]) for u in followed},
+    )
+
+
+@pytest.fixture(scope="module")
+async def pages(servers: Servers) -> AsyncIterator[Pages]:
+    """Read-only: built once for the module on a database of its own."""
+    async with running_app(app_settings(servers.mongodb_url, servers.redis_url)) as running:
+        yield await build_pages(running)
+
+
+async def book_page(
+    pages: Pages, book_id: str, token: str | None
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """The page's data and the MongoDB commands it cost, by command name."""
+    counter = pages.app.services.commands
+    counter.reset()
+    data = await pages.app.client.data(BOOK_PAGE_QUERY, {"id": book_id}, token)
+    counts = dict(counter.counts)
+    return data["book"], counts
+
+
+async def test_anonymous_book_page_costs_the_same_for_3_and_30_reviews(pages: Pages) -> None:
+    small, small_counts = await book_page(pages, pages.small, None)
+    large, large_counts = await book_page(pages, pages.large, None)
+
+    assert len(small["reviews"]["edges"]) == 3
+    assert len(large["reviews"]["edges"]) == 30
+    assert len({e["node"]["user"]["id"] for e in large["reviews"]["edges"]}) == 30
+    assert small_counts == large_counts
+    assert small_counts == ANONYMOUS_COMMANDS
+
+
+async def test_viewer_book_page_costs_the_same_for_3_and_30_reviews(pages: Pages) -> None:
+    small, small_counts = await book_page(pages, pages.small, pages.token)
+    large, large_counts = await book_page(pages, pages.large, pages.token)
+
+    # The viewer fields are really resolved (and true where they should be).
+    for book, reviews in ((small, 3), (large, 30)):
+        edges = book["reviews"]["edges"]
+        assert len(edges) == reviews
+        assert book["viewerReview"]["rating"] == 4
+        for edge in edges:
+            node = edge["node"]
+            assert node["viewerHasLiked"] is (node["id"] in pages.liked)
+            assert node["user"]["viewerIsFollowing"] is (node["user"]["id"] in pages.followed)
+        assert [a["viewerIsFollowing"] for a in book["authors"]] == [True, False]
+    assert any(e["node"]["viewerHasLiked"] for e in large["reviews"]["edges"])
+    assert any(e["node"]["user"]["viewerIsFollowing"] for e in large["reviews"]["edges"])
+
+    assert small_counts == large_counts
+    assert small_counts == VIEWER_COMMANDS
+
+
+async def test_figures_on_the_page_are_the_reconciled_ones(pages: Pages) -> None:
+    # Guards the query above against quietly rendering empty figures.
+    large, _ = await book_page(pages, pages.large, None)
+    assert large["reviewsCount"] == 30
+    assert large["ratingStats"]["count"] == 31  # 30 reviews and the viewer's rating
+    assert large["shelfCounts"]["read"] == 31
+    assert [a["name"] for a in large["authors"]] == ["Harriet Lerner", "A Co-author"]
+
+
+async def test_counting_sees_every_command(pages: Pages) -> None:
+    # The counter is live: a query that needs more finds is counted as more.
+    counter = pages.app.services.commands
+    counter.reset()
+    await pages.app.client.data(
+        "query($a: ID!, $b: ID!) { a: book(id: $a) { title } b: book(id: $b) { title } }",
+        {"a": pages.small, "b": pages.large},
+    )
+    assert counter.counts == {"find": 1}  # two books, one batched find
+    counter.reset()
+    await pages.app.client.data(
+        "query($a: ID!) { book(id: $a) { reviews(first: 3) { totalCount } } }",
+        {"a": pages.small},
+    )
+    assert counter.total == 3  # book, page of reviews, and the count (an aggregate)
+    assert counter.counts.get("aggregate") == 1
