@@ -1,5 +1,7 @@
 """The ASGI application of the service: uvicorn's factory entry point."""
 
+import argparse
+
 from starlette.applications import Starlette
 
 from schema.definition import build_schema
@@ -10,10 +12,11 @@ from service.settings import Settings, get_settings
 
 def build_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
-    return create_app(settings, GraphQLApp(build_schema()))
+    graphql = GraphQLApp(build_schema(settings), graphiql=not settings.production)
+    return create_app(settings, graphql)
 
 
-def serve_command(args: object, settings: Settings) -> int:
+def serve_command(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     uvicorn.run(
@@ -25,5 +28,7 @@ def serve_command(args: object, settings: Settings) -> int:
         loop="uvloop",
         http="httptools",
         log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn's loggers go through ours (JSON lines, request ids)
+        timeout_graceful_shutdown=20,
     )
     return 0

@@ -1,12 +1,21 @@
-"""The schema object: Query, Mutation (and Subscription), with error classification."""
+"""The schema object: Query, Mutation and Subscription, error classification, and the
+per-operation extensions (limits, rate limits, metrics, caches) configured from settings."""
 
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions import (
+    DisableIntrospection,
+    ParserCache,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from schema.errors import classify
+from schema.guard import OperationGuard
+from schema.limits import Limits
 from schema.mutations.root import Mutation
 from schema.query import Query
 from schema.subscription import Subscription
@@ -15,6 +24,9 @@ from schema.types.book import Book
 from schema.types.comment import Comment
 from schema.types.review import Review
 from schema.types.user import User
+from service.settings import Settings
+
+CACHE_SIZE = 1024
 
 
 class BookSchema(strawberry.Schema):
@@ -27,10 +39,30 @@ class BookSchema(strawberry.Schema):
             classify(error, request_id)
 
 
-def build_schema() -> BookSchema:
+def build_schema(settings: Settings | None = None) -> BookSchema:
+    settings = settings or Settings()
+    limits = Limits(
+        max_depth=settings.max_query_depth,
+        max_aliases=settings.max_aliases,
+        max_tokens=settings.max_tokens,
+        max_cost=settings.max_query_cost,
+    )
+    extensions: list[Any] = [
+        lambda: ParserCache(maxsize=CACHE_SIZE),
+        lambda: ValidationCache(maxsize=CACHE_SIZE),
+        *limits.extensions(),
+        OperationGuard,
+    ]
+    if settings.production:
+        extensions.append(DisableIntrospection)
     return BookSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         types=[Book, Author, User, Review, Comment],
+        extensions=extensions,
+        config=StrawberryConfig(
+            disable_field_suggestions=settings.production,
+            batching_config={"max_operations": settings.max_batch_operations},
+        ),
     )

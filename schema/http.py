@@ -1,23 +1,32 @@
-"""GraphQL over HTTP and WebSocket on Starlette: context per request, orjson responses, and
-the `application/graphql-response+json` rules (request errors are HTTP 400 without data)."""
+"""GraphQL over HTTP and WebSocket on Starlette: a context per request, orjson responses,
+automatic persisted queries, the anonymous response cache, and the
+`application/graphql-response+json` rules (request errors are HTTP 400 without data)."""
 
 from typing import Any
 
 import orjson
 from cross_web import HTTPException
+from graphql import GraphQLError, OperationType
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET
 
 from schema.context import Context
 from schema.definition import BookSchema
+from schema.errors import classify
+from schema.guard import client_key
 from schema.loaders import Loaders
+from schema.operations import operation_type
 from service.auth import bearer_token, read_token
+from service.errors import BadUserInput, ServiceError
+from service.logs import request_id_var
+from service.ratelimit import Bucket, RateLimited
 from service.services import Services
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -25,6 +34,25 @@ GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 
 def _wants_graphql_response(request: Request) -> bool:
     return GRAPHQL_RESPONSE_JSON in request.headers.get("accept", "")
+
+
+def _persisted_hash(extensions: dict[str, Any] | None) -> str | None:
+    persisted = (extensions or {}).get("persistedQuery")
+    if not isinstance(persisted, dict):
+        return None
+    digest = persisted.get("sha256Hash")
+    if not isinstance(digest, str) or len(digest) != 64:
+        raise BadUserInput(
+            "extensions.persistedQuery.sha256Hash must be a SHA-256 hex digest",
+            field="extensions.persistedQuery.sha256Hash",
+        )
+    return digest
+
+
+def _error_result(error: ServiceError, context: Context) -> ExecutionResult:
+    graphql_error = GraphQLError(error.message, original_error=error)
+    classify(graphql_error, context.request_id)
+    return ExecutionResult(data=None, errors=[graphql_error])
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -47,6 +75,7 @@ class GraphQLApp(GraphQL[Context, None]):
             response=response,
             credentials_sent=token is not None,
         )
+        request_id_var.set(context.request_id)
         if isinstance(request, Request):
             request.state.graphql_context = context
         return context
@@ -54,50 +83,139 @@ class GraphQLApp(GraphQL[Context, None]):
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
-    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
-        response: dict[str, Any] = {}
-        is_request_error = result.data is None and bool(result.errors) and all(
-            e.path is None for e in result.errors or []
+    async def execute_single(  # type: ignore[override]
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Any,
+        context: Context,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        persisted = context.services.persisted
+        try:
+            digest = _persisted_hash(request_data.extensions)
+            if digest is not None:
+                request_data.query = await persisted.resolve(request_data.query, digest)
+            elif request_data.query is not None:
+                await persisted.check_plain(request_data.query)
+        except ServiceError as refused:
+            return _error_result(refused, context)
+        if request_data.query is not None and context.viewer_id is None:
+            kind = operation_type(request_data.query, request_data.operation_name)
+            request.state.cacheable = kind is OperationType.QUERY and not context.credentials_sent
+        return await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
         )
-        if result.errors:
-            response["errors"] = [e.formatted for e in result.errors]
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        response: dict[str, Any] = {}
+        errors = result.errors or []
+        is_request_error = result.data is None and bool(errors) and all(e.path is None for e in errors)
+        if errors:
+            response["errors"] = [e.formatted for e in errors]
+            request.state.cacheable = False
         if not is_request_error:
             response["data"] = result.data
-        elif _wants_graphql_response(request):
+        elif _wants_graphql_response(request) and not getattr(request.state, "graphql_status", 0):
             request.state.graphql_status = 400
         if result.extensions:
             response["extensions"] = result.extensions
         context = getattr(request.state, "graphql_context", None)
-        if result.errors and context is not None:
+        if errors and context is not None:
             response.setdefault("extensions", {})["requestId"] = context.request_id
         return response  # type: ignore[return-value]
 
-    def create_response(
-        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
-    ) -> Response:
-        response = super().create_response(response_data, sub_response)
-        return response
-
-    async def run(self, request: Any, context: Any = None, root_value: Any = None) -> Any:  # type: ignore[override]
-        from strawberry.types.unset import UNSET
-
+    async def run(  # type: ignore[override]
+        self, request: Request | WebSocket, context: Any = None, root_value: Any = None
+    ) -> Any:
+        if not isinstance(request, Request):
+            return await super().run(request, UNSET, UNSET)
+        services: Services = request.app.state.services
+        if services.rate_limiter is not None:
+            try:
+                await services.rate_limiter.hit(Bucket.READ, client_key_of(request, services))
+            except RateLimited as refused:
+                return _rate_limited_response(refused)
+        cache_key, epoch = await self._cached(request, services)
+        if cache_key and isinstance(epoch, Response):
+            return epoch
         try:
-            response = await super().run(
-                request,
-                UNSET if context is None else context,
-                UNSET if root_value is None else root_value,
-            )
+            response = await super().run(request, UNSET, UNSET)
         except HTTPException as e:
-            # GraphQL over HTTP: a mutation sent with GET gets 405 Method Not Allowed (not 400).
-            if isinstance(request, Request) and request.method == "GET" and isinstance(
-                e.__cause__, InvalidOperationTypeError
-            ):
+            # GraphQL over HTTP: a mutation sent with GET gets 405 Method Not Allowed.
+            if request.method == "GET" and isinstance(e.__cause__, InvalidOperationTypeError):
                 return PlainTextResponse(e.reason, status_code=405, headers={"allow": "GET, POST"})
             raise
-        if isinstance(request, Request) and isinstance(response, Response):
-            status = getattr(request.state, "graphql_status", None)
-            if status:
-                response.status_code = status
-            if _wants_graphql_response(request) and response.media_type == "application/json":
-                response.headers["content-type"] = GRAPHQL_RESPONSE_JSON
+        if not isinstance(response, Response):
+            return response
+        status = getattr(request.state, "graphql_status", None)
+        if status:
+            response.status_code = status
+        if _wants_graphql_response(request) and response.media_type == "application/json":
+            response.headers["content-type"] = GRAPHQL_RESPONSE_JSON
+        context_obj = getattr(request.state, "graphql_context", None)
+        if context_obj is not None:
+            response.headers["x-request-id"] = context_obj.request_id
+        if (
+            cache_key
+            and services.response_cache is not None
+            and response.status_code == 200
+            and getattr(request.state, "cacheable", False)
+        ):
+            await services.response_cache.put(cache_key, epoch, bytes(response.body))
         return response
+
+    async def _cached(self, request: Request, services: Services) -> tuple[str | None, Any]:
+        """(key, epoch) for a cacheable request; (key, Response) on a hit; (None, b"") else."""
+        cache = services.response_cache
+        if cache is None or request.headers.get("authorization") or request.method not in (
+            "GET",
+            "POST",
+        ):
+            return None, b""
+        if "text/html" in request.headers.get("accept", ""):
+            return None, b""
+        try:
+            if request.method == "GET":
+                params = request.query_params
+                variables = params.get("variables")
+                body = {
+                    "query": params.get("query"),
+                    "variables": orjson.loads(variables) if variables else None,
+                    "operationName": params.get("operationName"),
+                    "extensions": orjson.loads(params["extensions"])
+                    if params.get("extensions")
+                    else None,
+                }
+            else:
+                body = orjson.loads(await request.body())
+        except (orjson.JSONDecodeError, ValueError):
+            return None, b""
+        if not isinstance(body, dict):
+            return None, b""
+        document = body.get("query")
+        extensions = body.get("extensions") or {}
+        persisted = extensions.get("persistedQuery") if isinstance(extensions, dict) else None
+        identity = persisted.get("sha256Hash") if isinstance(persisted, dict) else document
+        if not isinstance(identity, str):
+            return None, b""
+        media = GRAPHQL_RESPONSE_JSON if _wants_graphql_response(request) else "application/json"
+        key = cache.key_of(identity, [body.get("variables"), media], body.get("operationName"))
+        cached, epoch = await cache.get(key)
+        if cached is not None:
+            return key, Response(cached, media_type=media, headers={"x-cache": "hit"})
+        return key, epoch
+
+
+def client_key_of(request: Request, services: Services) -> str:
+    """The rate-limit identity of an HTTP request: the token's user, else the address."""
+    token = bearer_token(request.headers.get("authorization"))
+    return client_key(read_token(token, services.jwt_secret) if token else None, request)
+
+
+def _rate_limited_response(refused: RateLimited) -> JSONResponse:
+    body = {"errors": [{"message": refused.message, "extensions": refused.extensions}]}
+    return JSONResponse(body, status_code=429, headers={"retry-after": str(refused.retry_after)})

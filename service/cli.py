@@ -4,10 +4,10 @@ so that service/ never imports schema/ or workers/ as a library."""
 
 import argparse
 import importlib
-import logging
 import sys
 from collections.abc import Callable
 
+from service import logs
 from service.settings import Settings, get_settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -44,9 +44,7 @@ def resolve(target: str) -> Handler:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     settings = get_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    logs.configure(settings.log_level, settings.json_logs)
     return resolve(COMMANDS[args.command][0])(args, settings)
 
 

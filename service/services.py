@@ -7,8 +7,12 @@ from dataclasses import dataclass
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
+from service.metrics import Metrics
 from service.mongo import CommandCounter, Store, ensure_indexes, make_client
+from service.persisted_queries import PersistedQueries
 from service.publisher import EventPublisher
+from service.ratelimit import Policy, RateLimiter
+from service.response_cache import ResponseCache
 from service.settings import Settings
 from service.stats_hub import StatsHub
 
@@ -26,6 +30,10 @@ class Services:
     publisher: EventPublisher
     commands: CommandCounter
     stats_hub: StatsHub
+    persisted: PersistedQueries
+    response_cache: ResponseCache | None
+    rate_limiter: RateLimiter | None
+    metrics: Metrics
 
     @property
     def jwt_secret(self) -> str:
@@ -38,13 +46,25 @@ def redis_client(settings: Settings) -> Redis:
     if not settings.redis_url:
         raise MissingSetting("REDIS_URL is not set (use `books dev` for the embedded servers)")
     timeout = settings.mongodb_timeout_ms / 1000
-    return Redis.from_url(
-        settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
+    return Redis.from_url(settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
+
+
+def rate_limiter(settings: Settings) -> RateLimiter | None:
+    if not settings.rate_limit_enabled or not settings.redis_url:
+        return None
+    policy = Policy(
+        auth=settings.rate_limit_auth,
+        write=settings.rate_limit_write,
+        read=settings.rate_limit_read,
+        fail_open=settings.rate_limit_fail_open,
     )
+    return RateLimiter(settings.redis_url, policy, prefix=f"{settings.redis_prefix}:ratelimit")
 
 
 @asynccontextmanager
-async def open_services(settings: Settings, *, create_indexes: bool = True) -> AsyncIterator[Services]:
+async def open_services(
+    settings: Settings, *, create_indexes: bool = True
+) -> AsyncIterator[Services]:
     if not settings.mongodb_url:
         raise MissingSetting("MONGODB_URL is not set (use `books dev` for the embedded servers)")
     commands = CommandCounter()
@@ -52,6 +72,11 @@ async def open_services(settings: Settings, *, create_indexes: bool = True) -> A
     redis = redis_client(settings)
     store = Store(mongo[settings.mongodb_db])
     hub = StatsHub(redis, settings.stats_channel)
+    cache = (
+        ResponseCache(redis, settings.redis_prefix, settings.response_cache_ttl_seconds)
+        if settings.response_cache
+        else None
+    )
     try:
         if create_indexes:
             await ensure_indexes(store)
@@ -65,6 +90,15 @@ async def open_services(settings: Settings, *, create_indexes: bool = True) -> A
             ),
             commands=commands,
             stats_hub=hub,
+            persisted=PersistedQueries(
+                redis,
+                f"{settings.redis_prefix}:pq",
+                settings.persisted_query_ttl_seconds,
+                settings.persisted_queries_only,
+            ),
+            response_cache=cache,
+            rate_limiter=rate_limiter(settings),
+            metrics=Metrics(),
         )
     finally:
         await hub.close()

@@ -20,6 +20,10 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, description="Redis URL; unset in embedded mode (redis-server is started)."
     )
+    redis_prefix: str = Field(
+        default="books",
+        description="Prefix of the service's own Redis keys (persisted queries, cache, limits).",
+    )
     stream_key: str = Field(default="events", description="Redis stream carrying change events.")
     stats_channel: str = Field(
         default="book-stats", description="Redis pub/sub channel for 'book figures changed'."
@@ -41,7 +45,9 @@ class Settings(BaseSettings):
         description="Share of the seed page's rating and shelf populations loaded in embedded mode.",
     )
     outbox_grace_seconds: float = Field(
-        default=5.0, description="Age after which an unpublished outbox entry is re-published."
+        default=30.0,
+        description="Age after which an unpublished outbox entry is re-published (keep it above"
+        " MONGODB_TIMEOUT_MS, so a slow write is not overtaken by its own re-published event).",
     )
     consumer_group: str = Field(default="aggregators", description="Consumer group of the workers.")
     worker_batch_size: int = Field(default=500, description="Most events a worker applies at once.")
@@ -62,6 +68,50 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(
         default=5.0, description="How often a worker re-publishes stale outbox entries."
     )
+    production: bool = Field(
+        default=False,
+        description="Production mode: no introspection, no field suggestions, no GraphiQL.",
+    )
+    persisted_queries_only: bool = Field(
+        default=False,
+        description="Accept only documents already in the persisted-query store (by hash).",
+    )
+    persisted_query_ttl_seconds: int = Field(
+        default=30 * 24 * 3600, description="How long a registered persisted query is kept."
+    )
+    max_query_depth: int = Field(default=10, description="Deepest selection nesting accepted.")
+    max_aliases: int = Field(default=15, description="Most aliases in one document.")
+    max_tokens: int = Field(default=2000, description="Most tokens in one document.")
+    max_query_cost: int = Field(
+        default=5000,
+        description="Highest estimated cost (a connection multiplies what it selects by `first`).",
+    )
+    max_batch_operations: int = Field(
+        default=5, description="Most operations in one batched HTTP request."
+    )
+    max_body_bytes: int = Field(default=262_144, description="Largest request body accepted.")
+    rate_limit_enabled: bool = Field(default=True, description="Apply the rate limits below.")
+    rate_limit_auth: str = Field(
+        default="10/minute", description="signUp and logIn per client address."
+    )
+    rate_limit_write: str = Field(
+        default="120/minute", description="Other mutations per viewer (or client address)."
+    )
+    rate_limit_read: str = Field(
+        default="1200/minute", description="Queries per viewer (or client address)."
+    )
+    rate_limit_fail_open: bool = Field(
+        default=True,
+        description="When Redis cannot be reached: serve without limits (true) or refuse (false).",
+    )
+    response_cache: bool = Field(
+        default=True,
+        description="Cache anonymous book-page responses in Redis until the worker's next write.",
+    )
+    response_cache_ttl_seconds: int = Field(
+        default=300, description="Longest a cached response is kept."
+    )
+    json_logs: bool = Field(default=True, description="Write logs as JSON lines.")
     fault_exit_before_publish: bool = Field(
         default=False,
         description="Fault-test hook: exit the process after a source write, before its event"

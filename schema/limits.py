@@ -1,0 +1,146 @@
+"""Abuse limits checked before execution: depth, aliases, tokens and a cost model in which a
+list field multiplies the cost of what it selects by its `first` (or its default)."""
+
+from collections.abc import Callable
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLList,
+    GraphQLNonNull,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    ValidationContext,
+    ValidationRule,
+    VariableNode,
+    get_named_type,
+)
+from graphql.type import GraphQLField, GraphQLInterfaceType, GraphQLObjectType
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
+
+from service.validation import PAGE_MAX
+
+CONNECTION_SUFFIX = "Connection"
+
+
+def _first_argument(node: FieldNode, definition: GraphQLField) -> int:
+    """The page size a connection field asks for: its literal `first`; the largest page for a
+    variable (validation runs before variables are known); else the argument's default."""
+    for argument in node.arguments or ():
+        if argument.name.value == "first":
+            value = argument.value
+            if isinstance(value, IntValueNode):
+                return min(max(int(value.value), 1), PAGE_MAX)
+            if isinstance(value, VariableNode):
+                return PAGE_MAX
+    arg = definition.args.get("first")
+    default = arg.default_value if arg is not None else None
+    return default if isinstance(default, int) and default > 0 else 1
+
+
+def cost_limit_rule(max_cost: int) -> type[ValidationRule]:
+    """A validation rule refusing operations whose estimated cost exceeds `max_cost`."""
+
+    class CostLimit(ValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            self.fragments = {
+                d.name.value: d
+                for d in context.document.definitions
+                if isinstance(d, FragmentDefinitionNode)
+            }
+
+        def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
+            schema = self.context.schema
+            root = schema.get_root_type(node.operation)
+            if root is None:
+                return
+            cost = self._selection_cost(node.selection_set, root, set())
+            if cost > max_cost:
+                name = node.name.value if node.name else "anonymous"
+                self.report_error(
+                    GraphQLError(
+                        f"operation '{name}' is too expensive: estimated cost {cost} exceeds"
+                        f" the limit of {max_cost} (lists count as their `first`)",
+                        node,
+                    )
+                )
+
+        def _selection_cost(
+            self,
+            selection_set: SelectionSetNode | None,
+            parent: Any,
+            visiting: set[str],
+        ) -> int:
+            if selection_set is None:
+                return 0
+            total = 0
+            for selection in selection_set.selections:
+                if isinstance(selection, FieldNode):
+                    total += self._field_cost(selection, parent, visiting)
+                elif isinstance(selection, InlineFragmentNode):
+                    target = parent
+                    if selection.type_condition is not None:
+                        target = (
+                            self.context.schema.get_type(selection.type_condition.name.value)
+                            or parent
+                        )
+                    total += self._selection_cost(selection.selection_set, target, visiting)
+                elif isinstance(selection, FragmentSpreadNode):
+                    name = selection.name.value
+                    fragment = self.fragments.get(name)
+                    if fragment is None or name in visiting:  # cycles are refused elsewhere
+                        continue
+                    target = (
+                        self.context.schema.get_type(fragment.type_condition.name.value) or parent
+                    )
+                    total += self._selection_cost(fragment.selection_set, target, visiting | {name})
+            return total
+
+        def _field_cost(self, node: FieldNode, parent: Any, visiting: set[str]) -> int:
+            if not isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
+                return 0
+            definition = parent.fields.get(node.name.value)
+            if definition is None:
+                return 0
+            field_type = definition.type
+            inner = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
+            named = get_named_type(field_type)
+            children = self._selection_cost(node.selection_set, named, visiting)
+            if named.name.endswith(CONNECTION_SUFFIX):
+                return 1 + _first_argument(node, definition) * max(children, 1)
+            if isinstance(inner, GraphQLList):
+                return 1 + max(children, 1)
+            return 1 + children
+
+    return CostLimit
+
+
+class Limits:
+    """The limit settings, gathered so the schema can build its extensions from them."""
+
+    def __init__(self, max_depth: int, max_aliases: int, max_tokens: int, max_cost: int) -> None:
+        self.max_depth = max_depth
+        self.max_aliases = max_aliases
+        self.max_tokens = max_tokens
+        self.max_cost = max_cost
+
+    def extensions(self) -> list[Callable[[], SchemaExtension]]:
+        cost_rule = cost_limit_rule(self.max_cost)
+        return [
+            lambda: MaxTokensLimiter(max_token_count=self.max_tokens),
+            lambda: QueryDepthLimiter(max_depth=self.max_depth),
+            lambda: MaxAliasesLimiter(max_alias_count=self.max_aliases),
+            lambda: AddValidationRules([cost_rule]),
+        ]

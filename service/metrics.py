@@ -1,0 +1,77 @@
+"""Prometheus metrics of an API process: requests and latency by operation and outcome,
+errors by code, MongoDB commands, and the event pipeline's state read at scrape time."""
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.requests import Request
+from starlette.responses import Response
+
+from service.pipeline_status import pipeline_status
+
+
+MAX_OPERATION_NAMES = 200
+MAX_NAME_LENGTH = 64
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "graphql_requests", "GraphQL operations", ["operation", "outcome"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "graphql_request_seconds", "GraphQL operation latency", ["operation"],
+            registry=self.registry,
+        )
+        self.errors = Counter("graphql_errors", "GraphQL errors by code", ["code"], registry=self.registry)
+        self.mongo_commands = Gauge(
+            "mongodb_commands", "MongoDB commands sent by this process", ["command"],
+            registry=self.registry,
+        )
+        self.stream_length = Gauge("events_stream_length", "Events in the stream", registry=self.registry)
+        self.pending = Gauge("events_pending", "Delivered, unacknowledged events", registry=self.registry)
+        self.lag = Gauge("events_lag", "Events not yet delivered to the group", registry=self.registry)
+        self.dead_letters = Gauge("events_dead_letters", "Events in the dead-letter stream", registry=self.registry)
+        self.applied = Gauge("events_applied", "Events applied by all workers", registry=self.registry)
+        self.outbox = Gauge("events_outbox", "Changes waiting in the outbox", registry=self.registry)
+        self._names: set[str] = set()
+
+    def operation_label(self, name: str | None) -> str:
+        """Client-chosen names, bounded so a client cannot blow up the label set."""
+        if not name:
+            return "anonymous"
+        if len(name) > MAX_NAME_LENGTH:
+            return "other"
+        if name not in self._names:
+            if len(self._names) >= MAX_OPERATION_NAMES:
+                return "other"
+            self._names.add(name)
+        return name
+
+    def observe(self, name: str | None, started: float, codes: list[str]) -> None:
+        label = self.operation_label(name)
+        self.latency.labels(label).observe(time.perf_counter() - started)
+        self.requests.labels(label, "error" if codes else "ok").inc()
+        for code in codes:
+            self.errors.labels(code).inc()
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    services = request.app.state.services
+    metrics: Metrics = request.app.state.metrics
+    for command, count in services.commands.counts.items():
+        metrics.mongo_commands.labels(command).set(count)
+    try:
+        status = await pipeline_status(services)
+    except Exception:  # metrics stay available when Redis is not
+        status = None
+    if status is not None:
+        metrics.stream_length.set(status["length"])
+        metrics.dead_letters.set(status["dead_letters"])
+        metrics.pending.set(sum(g["pending"] for g in status["groups"]))
+        metrics.lag.set(sum(g["lag"] or 0 for g in status["groups"]))
+        metrics.applied.set(sum(w.get("applied", 0) for w in status["workers"]))
+        metrics.outbox.set(status["outbox"])
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

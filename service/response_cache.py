@@ -1,0 +1,47 @@
+"""A Redis cache for anonymous query responses. Entries carry the "figures epoch" current
+when they were computed; the worker advances the epoch after every batch it writes, so a
+cached response never shows figures older than the last worker write."""
+
+import hashlib
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+
+class ResponseCache:
+    def __init__(self, redis: Redis, prefix: str, ttl_seconds: int) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.ttl_seconds = ttl_seconds
+
+    @property
+    def epoch_key(self) -> str:
+        return f"{self.prefix}:epoch"
+
+    def key_of(self, query: str, variables: object, operation_name: str | None) -> str:
+        raw = orjson.dumps([query, variables, operation_name], option=orjson.OPT_SORT_KEYS)
+        return f"{self.prefix}:response:{hashlib.sha256(raw).hexdigest()}"
+
+    async def get(self, key: str) -> tuple[bytes | None, bytes]:
+        """The cached body (None on a miss or a stale entry) and the current epoch."""
+        try:
+            entry, epoch = await self.redis.mget(key, self.epoch_key)
+        except (RedisError, OSError):
+            return None, b""
+        epoch = epoch or b"0"
+        if entry is None:
+            return None, epoch
+        stored_epoch, _, body = entry.partition(b"\n")
+        return (body if stored_epoch == epoch else None), epoch
+
+    async def put(self, key: str, epoch: bytes, body: bytes) -> None:
+        try:
+            await self.redis.set(key, epoch + b"\n" + body, ex=self.ttl_seconds)
+        except (RedisError, OSError):
+            pass
+
+
+def epoch_key(prefix: str) -> str:
+    """The key the worker increments after writing figures."""
+    return f"{prefix}:epoch"
