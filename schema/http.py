@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 from cross_web import HTTPException
 from graphql import GraphQLError, OperationType
+from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.websockets import WebSocket
@@ -24,7 +25,7 @@ from schema.guard import client_key
 from schema.loaders import Loaders
 from schema.operations import operation_type
 from service.auth import bearer_token, read_token
-from service.errors import BadUserInput, ServiceError
+from service.errors import BadUserInput, ServiceError, ServiceUnavailable
 from service.logs import request_id_var
 from service.ratelimit import Bucket, RateLimited
 from service.services import Services
@@ -101,6 +102,9 @@ class GraphQLApp(GraphQL[Context, None]):
                 await persisted.check_plain(request_data.query)
         except ServiceError as refused:
             return _error_result(refused, context)
+        except (RedisError, OSError):
+            unavailable = ServiceUnavailable("persisted queries are unavailable; send the document")
+            return _error_result(unavailable, context)
         if request_data.query is not None and context.viewer_id is None:
             kind = operation_type(request_data.query, request_data.operation_name)
             request.state.cacheable = kind is OperationType.QUERY and not context.credentials_sent

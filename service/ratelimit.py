@@ -43,10 +43,17 @@ class Policy:
 
 
 class RateLimiter:
-    def __init__(self, redis_url: str, policy: Policy, prefix: str = "ratelimit") -> None:
+    def __init__(
+        self, redis_url: str, policy: Policy, prefix: str = "ratelimit", timeout_seconds: float = 1.0
+    ) -> None:
         self.policy = policy
         storage = RedisStorage(
-            f"async+{redis_url}", implementation="redispy", key_prefix=prefix, wrap_exceptions=True
+            f"async+{redis_url}",
+            implementation="redispy",
+            key_prefix=prefix,
+            wrap_exceptions=True,
+            socket_timeout=timeout_seconds,
+            socket_connect_timeout=timeout_seconds,
         )
         self.limiter = SlidingWindowCounterRateLimiter(storage)
         self.items: dict[Bucket, RateLimitItem] = {

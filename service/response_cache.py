@@ -17,7 +17,7 @@ class ResponseCache:
 
     @property
     def epoch_key(self) -> str:
-        return f"{self.prefix}:epoch"
+        return epoch_key(self.prefix)
 
     def key_of(self, query: str, variables: object, operation_name: str | None) -> str:
         raw = orjson.dumps([query, variables, operation_name], option=orjson.OPT_SORT_KEYS)

@@ -1,10 +1,13 @@
 """The long-lived resources of a process (MongoDB client, Redis, publisher), opened once."""
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 
 from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
 from redis.asyncio import Redis
 
 from service.metrics import Metrics
@@ -15,6 +18,9 @@ from service.ratelimit import Policy, RateLimiter
 from service.response_cache import ResponseCache
 from service.settings import Settings
 from service.stats_hub import StatsHub
+
+
+log = logging.getLogger(__name__)
 
 
 class MissingSetting(RuntimeError):
@@ -45,7 +51,7 @@ class Services:
 def redis_client(settings: Settings) -> Redis:
     if not settings.redis_url:
         raise MissingSetting("REDIS_URL is not set (use `books dev` for the embedded servers)")
-    timeout = settings.mongodb_timeout_ms / 1000
+    timeout = settings.redis_timeout_ms / 1000
     return Redis.from_url(settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
 
 
@@ -58,7 +64,24 @@ def rate_limiter(settings: Settings) -> RateLimiter | None:
         read=settings.rate_limit_read,
         fail_open=settings.rate_limit_fail_open,
     )
-    return RateLimiter(settings.redis_url, policy, prefix=f"{settings.redis_prefix}:ratelimit")
+    return RateLimiter(
+        settings.redis_url,
+        policy,
+        prefix=f"{settings.redis_prefix}:ratelimit",
+        timeout_seconds=settings.redis_timeout_ms / 1000,
+    )
+
+
+async def _ensure_indexes_when_reachable(store: Store, retry_seconds: float = 2.0) -> None:
+    """Create the indexes now, or as soon as MongoDB answers: a process started while MongoDB
+    is down serves SERVICE_UNAVAILABLE meanwhile and recovers by itself."""
+    while True:
+        try:
+            await ensure_indexes(store)
+            return
+        except PyMongoError as error:
+            log.warning("indexes not ensured yet (%s); retrying in %.0f s", error, retry_seconds)
+            await asyncio.sleep(retry_seconds)
 
 
 @asynccontextmanager
@@ -77,9 +100,14 @@ async def open_services(
         if settings.response_cache
         else None
     )
-    try:
-        if create_indexes:
+    index_task: asyncio.Task[None] | None = None
+    if create_indexes:
+        try:
             await ensure_indexes(store)
+        except PyMongoError as error:
+            log.warning("MongoDB unavailable at start-up (%s); will retry", error)
+            index_task = asyncio.create_task(_ensure_indexes_when_reachable(store))
+    try:
         yield Services(
             settings=settings,
             mongo=mongo,
@@ -101,6 +129,10 @@ async def open_services(
             metrics=Metrics(),
         )
     finally:
+        if index_task is not None:
+            index_task.cancel()
+            with suppress(asyncio.CancelledError):
+                await index_task
         await hub.close()
         await redis.aclose()
         await mongo.close()

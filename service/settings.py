@@ -15,10 +15,17 @@ class Settings(BaseSettings):
     )
     mongodb_db: str = Field(default="books", description="Database name.")
     mongodb_timeout_ms: int = Field(
-        default=5000, description="Server selection and socket timeout for MongoDB commands."
+        default=3000,
+        description="Server selection, connect and socket timeout of MongoDB commands: when"
+        " MongoDB is unreachable a request fails (SERVICE_UNAVAILABLE) within this bound.",
     )
     redis_url: str | None = Field(
         default=None, description="Redis URL; unset in embedded mode (redis-server is started)."
+    )
+    redis_timeout_ms: int = Field(
+        default=1000,
+        description="Connect and socket timeout of Redis commands (mutations still succeed"
+        " when Redis is down: their events wait in the outbox).",
     )
     redis_prefix: str = Field(
         default="books",

@@ -1,5 +1,9 @@
 """Fan-out of "book figures changed" notices: one Redis pub/sub connection per API process,
-any number of local subscribers per book. Reconnects by itself when Redis comes back."""
+any number of local subscribers per book. Reconnects by itself when Redis comes back.
+
+Pub/sub delivers to whoever is subscribed at the time: notices published while the connection
+was down are lost. So after a reconnection every local subscriber is notified once, and
+re-reads its book's figures, which may have changed meanwhile."""
 
 import asyncio
 import logging
@@ -23,16 +27,26 @@ class StatsHub:
         self._subscribed = asyncio.Event()
 
     async def _listen(self) -> None:
+        lost = False
         while True:
             try:
-                async with self.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+                async with self.redis.pubsub() as pubsub:
                     await pubsub.subscribe(self.channel)
-                    self._subscribed.set()
                     async for message in pubsub.listen():
-                        if message.get("type") == "message":
+                        kind = message.get("type")
+                        if kind == "message":
                             self._deliver(message["data"])
+                        elif kind == "subscribe":
+                            # Confirmed: from now on no notice can be missed.
+                            self._subscribed.set()
+                            if lost:
+                                lost = False
+                                log.info("stats hub resubscribed; refreshing every subscriber")
+                                for book_id in list(self.queues):
+                                    self._deliver(book_id)
             except (RedisError, OSError) as error:
                 self._subscribed.clear()
+                lost = True
                 log.warning("stats hub lost redis (%s); reconnecting", error)
                 await asyncio.sleep(1.0)
 

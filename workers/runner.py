@@ -8,14 +8,16 @@ import os
 import signal
 import socket
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 import orjson
 from pymongo.errors import ConnectionFailure, PyMongoError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from service.events import Event
 from service.publisher import sweep_outbox
+from service.response_cache import epoch_key
 from service.services import Services, open_services
 from service.settings import Settings
 from workers.apply import PoisonEvent, apply_events
@@ -50,13 +52,19 @@ class Worker:
     def stop(self) -> None:
         self.stopping.set()
 
-    async def run(self) -> None:
+    async def _start(self) -> None:
         await self.stream.ensure_group()
         log.info("worker %s consuming %s as group %s", self.name, self.stream.key, self.stream.group)
         # Events this consumer name held when it last stopped come first.
         await self._handle(await self.stream.own_pending(self.name, self.settings.worker_batch_size))
+
+    async def run(self) -> None:
+        started = False
         while not self.stopping.is_set():
             try:
+                if not started:  # inside the loop: a worker started while Redis is down waits
+                    await self._start()
+                    started = True
                 await self._housekeeping()
                 entries = await self.stream.read(
                     self.name, self.settings.worker_batch_size, self.settings.worker_block_ms
@@ -64,8 +72,17 @@ class Worker:
                 await self._handle(entries)
             except INFRA_ERRORS as error:
                 log.warning("worker %s: backing service unavailable (%s); retrying", self.name, error)
+                if isinstance(error, ResponseError) and str(error).startswith("NOGROUP"):
+                    # Redis came back without the group (restarted without its data, or the
+                    # group was deleted): recreate it, or no read would ever succeed again.
+                    # What the stream holds now (e.g. re-published outbox events) is applied.
+                    with suppress(*INFRA_ERRORS):
+                        await self.stream.ensure_group()
                 await self._pause(1.0)
-        await self._publish_counters()
+        try:
+            await self._publish_counters()
+        except INFRA_ERRORS as error:  # stopping during an outage is still a clean stop
+            log.warning("worker %s: counters not published (%s)", self.name, error)
         log.info("worker %s stopped after %d events", self.name, self.counters.applied)
 
     async def _pause(self, seconds: float) -> None:
@@ -122,12 +139,18 @@ class Worker:
                     await self._failed(one[0], error)
 
     async def _apply(self, events: list[tuple[Entry, Event]]) -> None:
+        redis = self.services.redis
         applied = await apply_events(self.services.store, [event for _, event in events])
+        # Cached responses computed before these writes are stale from now on.
+        await redis.incr(epoch_key(self.settings.redis_prefix))
         await self.stream.ack([entry[0] for entry, _ in events])
         self.counters.applied += len(events)
         self.counters.batches += 1
-        for book_id in applied.books:
-            await self.services.redis.publish(self.settings.stats_channel, str(book_id))
+        if applied.books:
+            async with redis.pipeline(transaction=False) as pipe:
+                for book_id in applied.books:
+                    pipe.publish(self.settings.stats_channel, str(book_id))
+                await pipe.execute()
 
     async def _failed(self, entry: Entry, error: Exception) -> None:
         attempts = await self.stream.deliveries(entry[0])
