@@ -10,7 +10,7 @@ from bson.errors import InvalidId
 
 from service.events import AggregateKind, Event, targets_of
 from service.mongo import Store
-from workers.aggregates import recompute
+from workers.aggregates import next_sequence, recompute
 
 
 class PoisonEvent(ValueError):
@@ -37,10 +37,14 @@ class Applied:
 async def apply_events(store: Store, events: list[Event]) -> Applied:
     """Recompute every aggregate the events touch: a few commands per kind, not per event."""
     grouped = targets_by_kind(events)
-    at = datetime.now(UTC)
     applied = Applied()
+    if not grouped:
+        return applied
+    # One fence number for the batch, taken before any source is read (see workers.aggregates).
+    seq = await next_sequence(store)
+    at = datetime.now(UTC)
     for kind, ids in grouped.items():
-        written = await recompute(store, kind, sorted(ids), at)
+        written = await recompute(store, kind, sorted(ids), at, seq)
         applied.aggregates += len(written)
         if kind is AggregateKind.BOOK:
             applied.books = list(written)

@@ -5,7 +5,8 @@ import asyncio
 import sys
 
 from service.demo.loader import demo_loaded, load_demo
-from service.services import open_services
+from service.response_cache import epoch_key
+from service.services import Services, open_services
 from service.settings import Settings
 from workers.reconcile import reconcile
 
@@ -19,6 +20,11 @@ def _batch_settings(settings: Settings) -> Settings:
     )
 
 
+async def _figures_changed(services: Services) -> None:
+    """Figures were rewritten outside the worker: cached responses holding old ones are stale."""
+    await services.redis.incr(epoch_key(services.settings.redis_prefix))
+
+
 async def _seed(settings: Settings, scale: float) -> int:
     async with open_services(settings) as services:
         if await demo_loaded(services.store):
@@ -27,6 +33,7 @@ async def _seed(settings: Settings, scale: float) -> int:
         summary = await load_demo(services.store, scale)
         print(f"demo data loaded: {summary}")
         drifts = await reconcile(services.store, fix=True)
+        await _figures_changed(services)
         print(f"aggregates computed ({len(drifts)} figures set)")
     return 0
 
@@ -42,6 +49,8 @@ def seed_command(args: argparse.Namespace, settings: Settings) -> int:
 async def _reconcile(settings: Settings, check: bool) -> int:
     async with open_services(settings) as services:
         drifts = await reconcile(services.store, fix=not check)
+        if drifts and not check:
+            await _figures_changed(services)
     for drift in drifts:
         print(drift)
     verb = "found" if check else "fixed"

@@ -9,7 +9,7 @@ from bson import ObjectId
 
 from service.events import AggregateKind
 from service.mongo import Document, Store
-from workers.aggregates import RECOMPUTE, Figures, write_figures
+from workers.aggregates import RECOMPUTE, Figures, next_sequence, write_figures
 
 BATCH = 500
 
@@ -64,6 +64,8 @@ async def reconcile(store: Store, *, fix: bool) -> list[Drift]:
     at = datetime.now(UTC)
     for kind, (collection, compute) in RECOMPUTE.items():
         async for docs in _batches(store, collection):
+            # Fenced like the worker's writes: a fix never overwrites fresher figures.
+            seq = await next_sequence(store) if fix else None
             figures = await compute(store, [d["_id"] for d in docs])
             drifted: dict[ObjectId, Figures] = {}
             for doc in docs:
@@ -72,5 +74,5 @@ async def reconcile(store: Store, *, fix: bool) -> list[Drift]:
                     drifts.extend(found)
                     drifted[doc["_id"]] = figures[doc["_id"]]
             if fix and drifted:
-                await write_figures(store, kind, drifted, at)
+                await write_figures(store, kind, drifted, at, seq)
     return drifts

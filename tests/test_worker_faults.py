@@ -1,0 +1,357 @@
+"""Faults the event pipeline must survive, with real processes and real Redis servers:
+crashed consumers, events that keep failing, an API dying between its write and its event,
+and Redis going away during mutations."""
+
+import asyncio
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from service.embedded import HOST, Servers, free_port, redis_server_binary
+from tests.processes import running, start_api, start_worker
+from tests.test_worker import (
+    COMMENT,
+    FOLLOW_USER,
+    RATE,
+    WRITE,
+    World,
+    book_figures,
+    entry_event,
+    eventually,
+    http_client,
+    lag_zero,
+    rate,
+    ratings_script,
+    review_figures,
+    status_of,
+    until_exact,
+    user_figures,
+    wait_consumer,
+    worker_status,
+    world,
+)
+
+# --- crashed consumers ------------------------------------------------------------------------
+
+
+async def test_events_held_by_a_crashed_consumer_are_claimed(servers: Servers) -> None:
+    """A consumer read a batch and died: after CLAIM_IDLE_MS another worker takes it over."""
+    async with world(servers, claim_idle_ms=1000, trim_interval_seconds=0.2) as w:
+        await w.stream.ensure_group()
+        expected, _ = await ratings_script(w.client, w.catalog, users=3)
+        key = w.settings.stream_key
+        taken = await w.redis.xreadgroup(w.settings.consumer_group, "crashed", {key: ">"})
+        assert len(taken[0][1]) == 3
+        assert await w.pending("crashed") == 3
+
+        worker = start_worker(w.settings, "rescuer")
+        with running(worker):
+            await until_exact(w, w.client, expected, worker)
+
+            async def drained() -> dict[str, Any] | None:
+                if await w.pending() != 0:
+                    return None
+                status = worker_status(w.settings)
+                mine = status_of(status, "rescuer")
+                return status if mine and mine["claimed"] == 3 else None
+
+            status = await eventually(drained, "the claimed events in `worker status`", worker)
+            assert worker.terminate() == 0
+        mine = status_of(status, "rescuer")
+        assert mine is not None
+        assert mine["applied"] == 3
+        assert mine["dead_letters"] == 0
+        assert status["groups"][0]["pending"] == 0
+        assert status["groups"][0]["lag"] == 0
+
+
+async def test_events_of_a_killed_worker_are_claimed_by_another(servers: Servers) -> None:
+    """A real worker is frozen while events are delivered to it, then SIGKILLed: a second worker
+    applies the events it held (after the idle time) and the rest of the stream."""
+    async with world(servers, claim_idle_ms=1000, trim_interval_seconds=0.2) as w:
+        book1, book2 = w.catalog.book(0), w.catalog.book(1)
+        await w.stream.ensure_group()
+        alice, _ = await w.client.sign_up()
+        bob, _ = await w.client.sign_up()
+        # The victim waits a long time in each read, so it is almost always blocked in one.
+        victim = start_worker(w.settings, "victim", WORKER_BLOCK_MS="60000")
+        with running(victim):
+            await wait_consumer(w, "victim", victim)
+            for _attempt in range(5):
+                victim.signal(signal.SIGSTOP)
+                # Redis hands the event to a victim blocked in a read before XADD returns.
+                await rate(w.client, alice, book2, 2)
+                if await w.pending("victim"):
+                    break
+                # It was frozen between two reads: let it apply the event, then try again.
+                victim.signal(signal.SIGCONT)
+                await eventually(lambda: lag_zero(w), "the victim to apply the event", victim)
+            else:
+                raise AssertionError("the victim never held an event")
+            await rate(w.client, alice, book1, 5)
+            await rate(w.client, bob, book1, 4)
+            held = await w.pending("victim")
+            victim.kill()
+        assert held >= 1
+
+        rescuer = start_worker(w.settings, "rescuer")
+        with running(rescuer):
+            expected = {
+                book1: book_figures(book1, {5: 1, 4: 1}, (0, 0, 2), reviews=0),
+                book2: book_figures(book2, {2: 1}, (0, 0, 1), reviews=0),
+            }
+            await until_exact(w, w.client, expected, rescuer)
+            await eventually(lambda: _nothing_pending(w), "the pending list to drain", rescuer)
+
+            async def claimed() -> dict[str, Any] | None:
+                mine = status_of(worker_status(w.settings), "rescuer")
+                return mine if mine and mine["claimed"] == held else None
+
+            mine = await eventually(claimed, "`worker status` to show the claim", rescuer)
+            assert mine["applied"] == 3
+            assert rescuer.terminate() == 0
+
+
+async def _nothing_pending(w: World) -> bool:
+    return await w.pending() == 0
+
+
+# --- dead letters -----------------------------------------------------------------------------
+
+
+async def test_failing_events_go_to_dead_letters_without_blocking_the_rest(
+    servers: Servers,
+) -> None:
+    async with world(servers, claim_idle_ms=300, max_attempts=3, trim_interval_seconds=0.2) as w:
+        key = w.settings.stream_key
+        book1 = w.catalog.book(0)
+        await w.stream.ensure_group()
+        # A book whose aggregate cannot be written (corrupt document): its event fails on
+        # every attempt, with a database error rather than a bad id.
+        corrupt = await w.store.books.insert_one(
+            {"title": "Corrupt", "genres": [], "author_ids": [], "rating_stats": "corrupt"}
+        )
+        tokens = [(await w.client.sign_up())[0] for _ in range(4)]
+        some_user = (await w.store.users.find_one({}))["_id"]
+
+        await rate(w.client, tokens[0], book1, 5)
+        poison = entry_event(some_user, "zzzz")
+        await w.redis.xadd(key, poison)
+        await rate(w.client, tokens[1], book1, 4)
+        malformed = {"id": "malformed-1", "type": "rating.exploded", "book_id": "x"}
+        await w.redis.xadd(key, malformed)
+        await rate(w.client, tokens[2], book1, 4)
+        failing = entry_event(some_user, corrupt.inserted_id)
+        await w.redis.xadd(key, failing)
+
+        worker = start_worker(w.settings, "careful")
+        with running(worker):
+            # An event published while the failing one is still being retried.
+            await rate(w.client, tokens[3], book1, 1)
+            expected = {book1: book_figures(book1, {5: 1, 4: 2, 1: 1}, (0, 0, 4), reviews=0)}
+            await until_exact(w, w.client, expected, worker)
+
+            async def all_dead() -> list[dict[str, str]] | None:
+                dead = await w.dead_letters()
+                return dead if len(dead) == 3 and await w.pending() == 0 else None
+
+            dead = await eventually(all_dead, "three dead letters, nothing pending", worker)
+            assert worker.terminate() == 0
+
+        by_id = {d["id"]: d for d in dead}
+        assert set(by_id) == {poison["id"], malformed["id"], failing["id"]}
+        assert "PoisonEvent" in by_id[poison["id"]]["error"]
+        assert by_id[poison["id"]]["book_id"] == "zzzz"
+        assert "malformed event" in by_id[malformed["id"]]["error"]
+        assert by_id[malformed["id"]]["type"] == "rating.exploded"
+        assert "Cannot create field" in by_id[failing["id"]]["error"]
+        assert all(d["stream_id"] for d in dead)
+        # The failing event was tried MAX_ATTEMPTS times: two logged failures, then moved.
+        log = worker.output()
+        stream_id = by_id[failing["id"]]["stream_id"]
+        assert f"event {stream_id} failed (attempt 1)" in log
+        assert f"event {stream_id} failed (attempt 2)" in log
+        assert f"event {stream_id} failed (attempt 3)" not in log
+        assert f"event {stream_id} moved to {w.settings.dead_letter_stream}" in log
+        assert await w.drift() == []
+
+
+# --- the API dies between its write and its event ---------------------------------------------
+
+
+async def test_change_survives_api_crash_between_write_and_event(servers: Servers) -> None:
+    async with world(servers, outbox_grace_seconds=0.5, sweep_interval_seconds=0.5) as w:
+        book1 = w.catalog.book(0)
+        api = start_api(w.settings, FAULT_EXIT_BEFORE_PUBLISH="true")
+        with running(api.child):
+            async with http_client(api.url) as client:
+                token, _ = await client.sign_up()  # no event: the fault hook is not reached
+                with pytest.raises(httpx.TransportError):
+                    await client.post(RATE, {"b": book1, "s": 4}, token)
+            assert api.child.process.wait(30) == 70
+
+        entry = await w.store.reviews.find_one({"book_id": w.catalog.books[0]})
+        assert entry is not None and entry["rating"] == 4
+        assert await w.redis.xlen(w.settings.stream_key) == 0
+        assert await w.outbox() == 1
+
+        worker = start_worker(w.settings, "sweeper")
+        with running(worker):
+            expected = {book1: book_figures(book1, {4: 1}, (0, 0, 1), reviews=0)}
+            await until_exact(w, w.client, expected, worker)
+            await eventually(lambda: _outbox_empty(w), "the outbox to empty", worker)
+            assert worker.terminate() == 0
+        assert await w.pending() == 0
+
+
+async def _outbox_empty(w: World) -> bool:
+    return await w.outbox() == 0
+
+
+# --- Redis goes away --------------------------------------------------------------------------
+
+
+class OwnRedis:
+    """A redis-server of the test's own on a fixed port, stoppable and restartable there."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.port = free_port()
+        self.data_dir = data_dir
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://{HOST}:{self.port}/0"
+
+    def start(self, *, persistent: bool = True) -> None:
+        """Start on our port: with an AOF in data_dir (data survives restarts), or without."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        persistence = ["--appendonly", "yes" if persistent else "no"]
+        args = [redis_server_binary(), "--port", str(self.port), "--bind", HOST]
+        args += ["--save", "", "--dir", str(self.data_dir), "--daemonize", "no", *persistence]
+        with (self.data_dir / "redis.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            )
+        client = redis.Redis(host=HOST, port=self.port, socket_connect_timeout=1)
+        try:
+            for _ in range(300):
+                if self.process.poll() is not None:
+                    raise RuntimeError((self.data_dir / "redis.log").read_text()[-2000:])
+                try:
+                    if client.ping():
+                        return
+                except redis.RedisError:
+                    pass
+                time.sleep(0.05)
+            raise RuntimeError("redis-server did not answer PING")
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        """SIGTERM: Redis shuts down cleanly (flushing its AOF)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@contextmanager
+def own_redis(data_dir: Path, *, persistent: bool) -> Iterator[OwnRedis]:
+    server = OwnRedis(data_dir)
+    server.start(persistent=persistent)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("redis_keeps_data", [True, False], ids=["aof", "data-lost"])
+async def test_mutations_during_redis_outage_reach_the_aggregates(
+    servers: Servers, tmp_path: Path, redis_keeps_data: bool
+) -> None:
+    """Redis stops while users act: the mutations succeed (the outbox keeps their events);
+    Redis comes back on the same port (with its data, or empty) and the worker, which was
+    never restarted, makes the figures exact. Stopped during a second outage, it exits 0."""
+    with own_redis(tmp_path / "redis", persistent=redis_keeps_data) as own:
+        overrides = {"outbox_grace_seconds": 0.5, "sweep_interval_seconds": 0.5}
+        async with world(servers, redis_url=own.url, **overrides) as w:
+            book1, book2 = w.catalog.book(0), w.catalog.book(1)
+            api = start_api(w.settings)
+            worker = start_worker(w.settings, "steady")
+            with running(api.child, worker):
+                async with http_client(api.url) as client:
+                    (alice, alice_id), (bob, bob_id) = [await client.sign_up() for _ in range(2)]
+                    await rate(client, alice, book1, 3)
+                    first = {book1: book_figures(book1, {3: 1}, (0, 0, 1), reviews=0)}
+                    await until_exact(w, client, first, worker, api.child)
+
+                    own.stop()
+                    await rate(client, bob, book1, 5)
+                    review = await client.data(
+                        WRITE, {"i": {"bookId": book2, "text": "Gripping", "rating": 4}}, alice
+                    )
+                    review_id = review["writeReview"]["id"]
+                    await client.data(COMMENT, {"r": review_id, "t": "Indeed"}, bob)
+                    await client.data(FOLLOW_USER, {"u": alice_id}, bob)
+                    assert await w.outbox() == 4
+                    await eventually(
+                        lambda: _logged(worker.output(), "backing service unavailable"),
+                        "the worker to notice the outage",
+                        worker,
+                    )
+
+                    own.start(persistent=redis_keeps_data)
+                    expected = {
+                        book1: book_figures(book1, {3: 1, 5: 1}, (0, 0, 2), reviews=0),
+                        book2: book_figures(book2, {4: 1}, (0, 0, 1), reviews=1),
+                        review_id: review_figures(review_id, likes=0, comments=1),
+                        alice_id: user_figures(alice_id, reviews=1, followers=1, following=0),
+                        bob_id: user_figures(bob_id, reviews=0, followers=0, following=1),
+                    }
+                    await until_exact(w, client, expected, worker, api.child)
+                    await eventually(lambda: _outbox_empty(w), "the outbox to empty", worker)
+
+                # A worker asked to stop while Redis is away still stops cleanly.
+                own.stop()
+                assert worker.terminate() == 0, worker.output()[-3000:]
+
+
+async def _logged(output: str, text: str) -> bool:
+    await asyncio.sleep(0)
+    return text in output
+
+
+async def test_worker_started_while_redis_is_down_waits_for_it(
+    servers: Servers, tmp_path: Path
+) -> None:
+    """A worker (re)started during an outage does not die: it starts consuming, and sweeps the
+    outbox filled meanwhile, once Redis answers."""
+    with own_redis(tmp_path / "redis", persistent=True) as own:
+        overrides = {"outbox_grace_seconds": 0.5, "sweep_interval_seconds": 0.5}
+        async with world(servers, redis_url=own.url, **overrides) as w:
+            own.stop()
+            worker = start_worker(w.settings, "early")
+            with running(worker):
+                expected, _ = await ratings_script(w.client, w.catalog, users=2)
+                assert await w.outbox() == 2
+                await eventually(
+                    lambda: _logged(worker.output(), "backing service unavailable"),
+                    "the worker to find Redis down",
+                    worker,
+                )
+                own.start(persistent=True)
+                await until_exact(w, w.client, expected, worker)
+                await eventually(lambda: _outbox_empty(w), "the outbox to empty", worker)
+                assert worker.terminate() == 0
