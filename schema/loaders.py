@@ -31,9 +31,7 @@ class Loaders:
         self.viewer_entry: DataLoader[ObjectId, Document | None] = DataLoader(self._viewer_entries)
         self.viewer_liked: DataLoader[ObjectId, bool] = DataLoader(self._viewer_liked)
         self.viewer_follows_user: DataLoader[ObjectId, bool] = DataLoader(self._follows("user"))
-        self.viewer_follows_author: DataLoader[ObjectId, bool] = DataLoader(
-            self._follows("author")
-        )
+        self.viewer_follows_author: DataLoader[ObjectId, bool] = DataLoader(self._follows("author"))
 
     async def _viewer_entries(self, book_ids: list[ObjectId]) -> Sequence[Document | None]:
         if self.viewer_id is None:
@@ -47,7 +45,7 @@ class Loaders:
         liked = await social.liked_review_ids(self.store, self.viewer_id, review_ids)
         return [r in liked for r in review_ids]
 
-    def _follows(self, kind: social.TargetKind):  # type: ignore[no-untyped-def]
+    def _follows(self, kind: social.TargetKind):
         async def load(target_ids: list[ObjectId]) -> Sequence[bool]:
             if self.viewer_id is None:
                 return [False] * len(target_ids)

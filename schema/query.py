@@ -1,5 +1,7 @@
 """Query root."""
 
+from typing import Any
+
 import strawberry
 
 from schema.context import Info
@@ -14,7 +16,13 @@ from service import validation
 from service.ids import from_global_id, parse_global_id
 from service.repositories import books, users
 
-NODE_TYPES = {"Book": Book, "Author": Author, "User": User, "Review": Review, "Comment": Comment}
+NODE_TYPES: dict[str, Any] = {
+    "Book": Book,
+    "Author": Author,
+    "User": User,
+    "Review": Review,
+    "Comment": Comment,
+}
 
 
 @strawberry.type(name="Query")
@@ -24,7 +32,7 @@ class Query:
         type_name, oid = parse_global_id(id)
         loader = getattr(info.context.loaders, type_name.lower())
         doc = await loader.load(oid)
-        return NODE_TYPES[type_name].of(doc) if doc else None  # type: ignore[attr-defined,no-any-return]
+        return NODE_TYPES[type_name].of(doc) if doc else None
 
     @strawberry.field
     async def book(self, info: Info, id: strawberry.ID) -> Book | None:
@@ -33,7 +41,11 @@ class Query:
 
     @strawberry.field
     async def books(
-        self, info: Info, search: str | None = None, first: int | None = 20, after: str | None = None
+        self,
+        info: Info,
+        search: str | None = None,
+        first: int | None = 20,
+        after: str | None = None,
     ) -> BookConnection:
         first = validation.page_size(first)
         words = validation.search(search)

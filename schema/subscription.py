@@ -14,9 +14,7 @@ from service.ids import from_global_id
 @strawberry.type(name="Subscription")
 class Subscription:
     @strawberry.subscription
-    async def book_stats_changed(
-        self, info: Info, book_id: strawberry.ID
-    ) -> AsyncGenerator[Book]:
+    async def book_stats_changed(self, info: Info, book_id: strawberry.ID) -> AsyncGenerator[Book]:
         oid = from_global_id(book_id, "Book", "bookId")
         services = info.context.services
         if await services.store.books.find_one({"_id": oid}, {"_id": 1}) is None:

@@ -32,7 +32,9 @@ def issue_token(user_id: ObjectId, secret: str, ttl_seconds: int) -> str:
 def read_token(token: str, secret: str) -> ObjectId | None:
     """The user id a valid token names; None for expired, tampered or foreign tokens."""
     try:
-        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]})
+        claims = jwt.decode(
+            token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]}
+        )
         return ObjectId(claims["sub"])
     except (jwt.PyJWTError, InvalidId, TypeError):
         return None

@@ -27,7 +27,9 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("dev", help=COMMANDS["dev"][1])
     commands.add_parser("serve", help=COMMANDS["serve"][1])
     seed = commands.add_parser("seed", help=COMMANDS["seed"][1])
-    seed.add_argument("--scale", type=float, default=None, help="share of the page's figures (1 = all)")
+    seed.add_argument(
+        "--scale", type=float, default=None, help="share of the page's figures (1 = all)"
+    )
     reconcile = commands.add_parser("reconcile", help=COMMANDS["reconcile"][1])
     reconcile.add_argument("--check", action="store_true", help="only report; exit 1 on drift")
     worker = commands.add_parser("worker", help=COMMANDS["worker"][1])
@@ -38,7 +40,7 @@ def parser() -> argparse.ArgumentParser:
 
 def resolve(target: str) -> Handler:
     module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+    return getattr(importlib.import_module(module), attr)
 
 
 def main(argv: list[str] | None = None) -> int:

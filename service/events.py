@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 
 class EventType(StrEnum):
@@ -94,7 +95,7 @@ class Event:
         return {k: v for k, v in raw.items() if v}
 
     @classmethod
-    def from_fields(cls, fields: Mapping[str | bytes, str | bytes]) -> "Event":
+    def from_fields(cls, fields: Mapping[Any, Any]) -> "Event":
         """Parse a stream entry; ValueError when it is not a valid event."""
         data = {
             (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)

@@ -42,8 +42,8 @@ def from_global_id(value: str, expected_type: str, field: str) -> ObjectId:
     try:
         type_name, oid = parse_global_id(value)
     except BadUserInput:
-        raise BadUserInput(f"{field}: '{value}' is not a valid {expected_type} id", field=field)
-    if type_name != expected_type:
+        type_name, oid = "", None
+    if type_name != expected_type or oid is None:
         raise BadUserInput(f"{field}: '{value}' is not a valid {expected_type} id", field=field)
     return oid
 

@@ -39,7 +39,9 @@ class CommandCounter(CommandListener):
         pass
 
 
-def make_client(url: str, settings: Settings, counter: CommandCounter | None = None) -> AsyncMongoClient:
+def make_client(
+    url: str, settings: Settings, counter: CommandCounter | None = None
+) -> AsyncMongoClient:
     return AsyncMongoClient(
         url,
         tz_aware=True,
@@ -132,7 +134,9 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("user_id", ASCENDING), ("review_id", ASCENDING)], unique=True),
         IndexModel([("review_id", ASCENDING)]),
     ],
-    "comments": [IndexModel([("review_id", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)])],
+    "comments": [
+        IndexModel([("review_id", ASCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)])
+    ],
     "follows": [
         IndexModel(
             [("follower_id", ASCENDING), ("target_kind", ASCENDING), ("target_id", ASCENDING)],

@@ -64,5 +64,8 @@ async def fetch_page(
     cursor = collection.find(page_filter, projection).sort(list(ordering.sort)).limit(first + 1)
     docs = await cursor.to_list(first + 1)
     return Page(
-        docs=docs[:first], has_next=len(docs) > first, has_previous=after is not None, ordering=ordering
+        docs=docs[:first],
+        has_next=len(docs) > first,
+        has_previous=after is not None,
+        ordering=ordering,
     )

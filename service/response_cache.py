@@ -2,7 +2,9 @@
 when they were computed; the worker advances the epoch after every batch it writes, so a
 cached response never shows figures older than the last worker write."""
 
+import contextlib
 import hashlib
+from typing import Any
 
 import orjson
 from redis.asyncio import Redis
@@ -26,20 +28,19 @@ class ResponseCache:
     async def get(self, key: str) -> tuple[bytes | None, bytes]:
         """The cached body (None on a miss or a stale entry) and the current epoch."""
         try:
-            entry, epoch = await self.redis.mget(key, self.epoch_key)
+            found: list[Any] = await self.redis.mget(key, self.epoch_key)
+            entry, stored = found
         except (RedisError, OSError):
             return None, b""
-        epoch = epoch or b"0"
+        epoch: bytes = stored or b"0"
         if entry is None:
             return None, epoch
         stored_epoch, _, body = entry.partition(b"\n")
         return (body if stored_epoch == epoch else None), epoch
 
     async def put(self, key: str, epoch: bytes, body: bytes) -> None:
-        try:
+        with contextlib.suppress(RedisError, OSError):
             await self.redis.set(key, epoch + b"\n" + body, ex=self.ttl_seconds)
-        except (RedisError, OSError):
-            pass
 
 
 def epoch_key(prefix: str) -> str:

@@ -19,7 +19,6 @@ from service.response_cache import ResponseCache
 from service.settings import Settings
 from service.stats_hub import StatsHub
 
-
 log = logging.getLogger(__name__)
 
 
@@ -52,7 +51,9 @@ def redis_client(settings: Settings) -> Redis:
     if not settings.redis_url:
         raise MissingSetting("REDIS_URL is not set (use `books dev` for the embedded servers)")
     timeout = settings.redis_timeout_ms / 1000
-    return Redis.from_url(settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    return Redis.from_url(
+        settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
+    )
 
 
 def rate_limiter(settings: Settings) -> RateLimiter | None:

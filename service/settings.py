@@ -49,7 +49,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("data"), description="Embedded mode's data folder.")
     demo_scale: float = Field(
         default=0.02,
-        description="Share of the seed page's rating and shelf populations loaded in embedded mode.",
+        description="Share of the seed page's rating and shelf populations that embedded mode"
+        " loads.",
     )
     outbox_grace_seconds: float = Field(
         default=30.0,
@@ -58,7 +59,9 @@ class Settings(BaseSettings):
     )
     consumer_group: str = Field(default="aggregators", description="Consumer group of the workers.")
     worker_batch_size: int = Field(default=500, description="Most events a worker applies at once.")
-    worker_block_ms: int = Field(default=1000, description="How long a worker waits for new events.")
+    worker_block_ms: int = Field(
+        default=1000, description="How long a worker waits for new events."
+    )
     claim_idle_ms: int = Field(
         default=30_000,
         description="Pending events idle this long (their consumer died) are claimed by another.",

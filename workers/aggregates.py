@@ -11,7 +11,6 @@ the events being acknowledged, stay wrong until the next change. With it the sto
 are always those of the latest read, which saw every change whose event was applied.
 """
 
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,19 +27,25 @@ Figures = dict[str, Any]  # field path -> value, as stored on the aggregate's do
 SEQUENCE_ID = "aggregates_seq"  # the counter's document in the `meta` collection
 SEQUENCE_FIELD = "aggregates_seq"  # on an aggregate document: the number its figures were read at
 
-SHELF_FIELDS = {"WANT_TO_READ": "want_to_read", "CURRENTLY_READING": "currently_reading", "READ": "read"}
+SHELF_FIELDS = {
+    "WANT_TO_READ": "want_to_read",
+    "CURRENTLY_READING": "currently_reading",
+    "READ": "read",
+}
 
 
-async def _grouped(store: Store, collection: str, match: Document, key: Document) -> list[Document]:
+async def _grouped(store: Store, collection: str, match: Document, key: Any) -> list[Document]:
     pipeline = [{"$match": match}, {"$group": {"_id": key, "n": {"$sum": 1}}}]
     cursor = await store.db[collection].aggregate(pipeline)
-    return await cursor.to_list(None)  # type: ignore[no-any-return]
+    return await cursor.to_list(None)
 
 
 async def book_figures(store: Store, book_ids: list[ObjectId]) -> dict[ObjectId, Figures]:
     """ratingStats, shelfCounts and reviewsCount of each book: one aggregate command."""
     counts: dict[ObjectId, list[int]] = {b: [0, 0, 0, 0, 0] for b in book_ids}
-    shelves: dict[ObjectId, dict[str, int]] = {b: dict.fromkeys(SHELF_FIELDS.values(), 0) for b in book_ids}
+    shelves: dict[ObjectId, dict[str, int]] = {
+        b: dict.fromkeys(SHELF_FIELDS.values(), 0) for b in book_ids
+    }
     texts: dict[ObjectId, int] = dict.fromkeys(book_ids, 0)
     groups = await _grouped(
         store,
@@ -77,7 +82,9 @@ async def _counts(
     store: Store, collection: str, field: str, ids: list[ObjectId], extra: Document | None = None
 ) -> dict[ObjectId, int]:
     found = dict.fromkeys(ids, 0)
-    for group in await _grouped(store, collection, {field: {"$in": ids}, **(extra or {})}, f"${field}"):
+    for group in await _grouped(
+        store, collection, {field: {"$in": ids}, **(extra or {})}, f"${field}"
+    ):
         if group["_id"] in found:
             found[group["_id"]] = group["n"]
     return found
@@ -94,7 +101,11 @@ async def user_figures(store: Store, user_ids: list[ObjectId]) -> dict[ObjectId,
     followers = await _counts(store, "follows", "target_id", user_ids, {"target_kind": "user"})
     following = await _counts(store, "follows", "follower_id", user_ids)
     return {
-        u: {"reviews_count": reviews[u], "followers_count": followers[u], "following_count": following[u]}
+        u: {
+            "reviews_count": reviews[u],
+            "followers_count": followers[u],
+            "following_count": following[u],
+        }
         for u in user_ids
     }
 
@@ -102,7 +113,7 @@ async def user_figures(store: Store, user_ids: list[ObjectId]) -> dict[ObjectId,
 async def author_figures(store: Store, author_ids: list[ObjectId]) -> dict[ObjectId, Figures]:
     followers = await _counts(store, "follows", "target_id", author_ids, {"target_kind": "author"})
     books: dict[ObjectId, int] = dict.fromkeys(author_ids, 0)
-    pipeline = [
+    pipeline: list[Document] = [
         {"$match": {"author_ids": {"$in": author_ids}}},
         {"$unwind": "$author_ids"},
         {"$group": {"_id": "$author_ids", "n": {"$sum": 1}}},

@@ -1,4 +1,5 @@
-"""Recompute every aggregate from the source documents, report drift and (unless checking) fix it."""
+"""Recompute every aggregate from the source documents; report drift and (unless checking)
+fix it."""
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -23,7 +24,10 @@ class Drift:
     recomputed: Any
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.id} {self.field}: stored {self.stored!r}, recomputed {self.recomputed!r}"
+        return (
+            f"{self.kind} {self.id} {self.field}:"
+            f" stored {self.stored!r}, recomputed {self.recomputed!r}"
+        )
 
 
 def _stored_value(doc: Document, path: str) -> Any:
@@ -33,15 +37,20 @@ def _stored_value(doc: Document, path: str) -> Any:
     return value
 
 
+def _as_figure(stored: Any, expected: Any) -> Any:
+    """A figure never written yet reads as zero, like the API shows it."""
+    if isinstance(expected, dict) and (stored is None or isinstance(stored, dict)):
+        return {k: (stored or {}).get(k, 0) for k in expected}
+    if stored is None and expected in (0, [0, 0, 0, 0, 0]):
+        return expected
+    return stored
+
+
 def differences(kind: AggregateKind, doc: Document, figures: Figures) -> list[Drift]:
     """The fields of `doc` whose stored value is not the recomputed one (missing counts as 0)."""
     found = []
     for path, expected in figures.items():
-        stored = _stored_value(doc, path)
-        if isinstance(expected, dict):
-            stored = {k: (stored or {}).get(k, 0) for k in expected} if isinstance(stored, dict) or stored is None else stored
-        elif stored is None and expected in (0, [0, 0, 0, 0, 0]):
-            stored = expected
+        stored = _as_figure(_stored_value(doc, path), expected)
         if stored != expected:
             found.append(Drift(kind, doc["_id"], path, stored, expected))
     return found

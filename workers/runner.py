@@ -43,7 +43,10 @@ class Worker:
         self.settings = settings
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.stream = EventStream(
-            services.redis, settings.stream_key, settings.consumer_group, settings.dead_letter_stream
+            services.redis,
+            settings.stream_key,
+            settings.consumer_group,
+            settings.dead_letter_stream,
         )
         self.counters = Counters()
         self.stopping = asyncio.Event()
@@ -54,9 +57,13 @@ class Worker:
 
     async def _start(self) -> None:
         await self.stream.ensure_group()
-        log.info("worker %s consuming %s as group %s", self.name, self.stream.key, self.stream.group)
+        log.info(
+            "worker %s consuming %s as group %s", self.name, self.stream.key, self.stream.group
+        )
         # Events this consumer name held when it last stopped come first.
-        await self._handle(await self.stream.own_pending(self.name, self.settings.worker_batch_size))
+        await self._handle(
+            await self.stream.own_pending(self.name, self.settings.worker_batch_size)
+        )
 
     async def run(self) -> None:
         started = False
@@ -71,7 +78,9 @@ class Worker:
                 )
                 await self._handle(entries)
             except INFRA_ERRORS as error:
-                log.warning("worker %s: backing service unavailable (%s); retrying", self.name, error)
+                log.warning(
+                    "worker %s: backing service unavailable (%s); retrying", self.name, error
+                )
                 if isinstance(error, ResponseError) and str(error).startswith("NOGROUP"):
                     # Redis came back without the group (restarted without its data, or the
                     # group was deleted): recreate it, or no read would ever succeed again.
@@ -86,10 +95,8 @@ class Worker:
         log.info("worker %s stopped after %d events", self.name, self.counters.applied)
 
     async def _pause(self, seconds: float) -> None:
-        try:
+        with suppress(TimeoutError):
             await asyncio.wait_for(self.stopping.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
 
     async def _housekeeping(self) -> None:
         now = time.monotonic()
@@ -198,7 +205,10 @@ async def run(settings: Settings, name: str | None) -> int:
 async def print_status(settings: Settings) -> int:
     async with open_services(settings, create_indexes=False) as services:
         stream = EventStream(
-            services.redis, settings.stream_key, settings.consumer_group, settings.dead_letter_stream
+            services.redis,
+            settings.stream_key,
+            settings.consumer_group,
+            settings.dead_letter_stream,
         )
         status = await stream.status()
         workers = await services.redis.hgetall(f"{settings.stream_key}:workers")

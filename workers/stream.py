@@ -37,14 +37,14 @@ class EventStream:
                 raise
 
     async def read(self, consumer: str, count: int, block_ms: int) -> list[Entry]:
-        reply = await self.redis.xreadgroup(
+        reply: Any = await self.redis.xreadgroup(
             self.group, consumer, {self.key: ">"}, count=count, block=block_ms
         )
         return _entries(reply[0][1]) if reply else []
 
     async def own_pending(self, consumer: str, count: int) -> list[Entry]:
         """What this consumer was given but never acknowledged (a restart under the same name)."""
-        reply = await self.redis.xreadgroup(self.group, consumer, {self.key: "0"}, count=count)
+        reply: Any = await self.redis.xreadgroup(self.group, consumer, {self.key: "0"}, count=count)
         return _entries(reply[0][1]) if reply else []
 
     async def claim_idle(self, consumer: str, min_idle_ms: int, count: int) -> list[Entry]:
@@ -65,9 +65,8 @@ class EventStream:
     async def dead_letter(self, entry: Entry, error: str) -> None:
         """Move an event that keeps failing aside, with its error, and acknowledge it."""
         entry_id, fields = entry
-        await self.redis.xadd(
-            self.dead_letters, {**fields, "stream_id": entry_id, "error": error[:2000]}
-        )
+        letter: dict[Any, Any] = {**fields, "stream_id": entry_id, "error": error[:2000]}
+        await self.redis.xadd(self.dead_letters, letter)
         await self.ack([entry_id])
 
     async def trim(self) -> int:

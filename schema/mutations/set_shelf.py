@@ -9,11 +9,17 @@ from service.ids import from_global_id
 from service.repositories import entries
 
 
-async def set_shelf(info: Info, book_id: strawberry.ID, shelf: Shelf | None = None) -> Review | None:
+async def set_shelf(
+    info: Info, book_id: strawberry.ID, shelf: Shelf | None = None
+) -> Review | None:
     viewer = require_viewer(info)
     book = from_global_id(book_id, "Book", "bookId")
     services = info.context.services
     doc = await entries.set_shelf(
-        services.store, services.publisher, viewer, book, shelf.value if shelf else None  # type: ignore[arg-type]
+        services.store,
+        services.publisher,
+        viewer,
+        book,
+        shelf.value if shelf else None,
     )
     return Review.of(doc) if doc else None

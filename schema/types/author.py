@@ -39,8 +39,12 @@ class Author(Node):
         return await info.context.loaders.viewer_follows_author.load(self.doc["_id"])
 
     @strawberry.field
-    async def books(self, info: Info, first: int | None = 20, after: str | None = None) -> BookConnection:
+    async def books(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> BookConnection:
         first = validation.page_size(first)
         store = info.context.services.store
         page = await books.by_author(store, self.doc["_id"], first, after)
-        return BookConnection.of(page, count_of(store.books, books.by_author_query(self.doc["_id"])))
+        return BookConnection.of(
+            page, count_of(store.books, books.by_author_query(self.doc["_id"]))
+        )

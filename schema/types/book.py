@@ -63,7 +63,7 @@ class Book(Node):
 
     @property
     def oid(self) -> ObjectId:
-        return self.doc["_id"]  # type: ignore[no-any-return]
+        return self.doc["_id"]
 
     @strawberry.field
     async def authors(
@@ -117,8 +117,12 @@ class Book(Node):
         store = info.context.services.store
         friends = await entries.followed_user_ids(store, viewer) if viewer else []
         if not friends:
-            empty = Page(docs=[], has_next=False, has_previous=after is not None,
-                         ordering=entries.BOOK_ORDERINGS[entries.ReviewOrder.NEWEST])
+            empty = Page(
+                docs=[],
+                has_next=False,
+                has_previous=after is not None,
+                ordering=entries.BOOK_ORDERINGS[entries.ReviewOrder.NEWEST],
+            )
             return ReviewConnection.of(empty, empty_page_counter())
         page = await entries.friends_reviews(store, self.oid, friends, first, after)
         query = entries.friends_reviews_query(self.oid, friends)

@@ -110,7 +110,7 @@ def empty_page_counter() -> Counter:
     return zero
 
 
-def count_of(collection, query: Document) -> Counter:  # type: ignore[no-untyped-def]
+def count_of(collection, query: Document) -> Counter:
     async def count() -> int:
         if "$text" in query:
             # count_documents runs an aggregate, where the embedded MongoDB (mongoeco) refuses

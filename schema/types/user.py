@@ -47,7 +47,11 @@ class User(Node):
 
     @strawberry.field
     async def reviews(
-        self, info: Info, first: int | None = 20, after: str | None = None, shelf: Shelf | None = None
+        self,
+        info: Info,
+        first: int | None = 20,
+        after: str | None = None,
+        shelf: Shelf | None = None,
     ) -> ReviewConnection:
         first = validation.page_size(first)
         store = info.context.services.store

@@ -6,7 +6,7 @@ so that every stored entry means something on a page.
 
 from collections.abc import Iterable
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from bson import ObjectId
 from pymongo import ReturnDocument
@@ -46,9 +46,7 @@ def is_empty(entry: Document) -> bool:
 # --- reads -------------------------------------------------------------------------------
 
 
-def book_reviews_query(
-    book_id: ObjectId, stars: list[int] | None, search: str | None
-) -> Document:
+def book_reviews_query(book_id: ObjectId, stars: list[int] | None, search: str | None) -> Document:
     query: Document = {"book_id": book_id, "has_text": True}
     if stars is not None:
         query["rating"] = {"$in": stars}
@@ -99,7 +97,9 @@ def user_entries_query(user_id: ObjectId, shelf: ShelfValue | None) -> Document:
 async def user_entries(
     store: Store, user_id: ObjectId, shelf: ShelfValue | None, first: int, after: str | None
 ) -> Page:
-    return await fetch_page(store.reviews, user_entries_query(user_id, shelf), USER_ORDERING, first, after)
+    return await fetch_page(
+        store.reviews, user_entries_query(user_id, shelf), USER_ORDERING, first, after
+    )
 
 
 async def entries_of_user_for_books(
@@ -150,7 +150,7 @@ async def _upsert(
                 upsert=True,
                 return_document=ReturnDocument.AFTER,
             )
-            return entry  # type: ignore[no-any-return]
+            return cast(Document, entry)
         except DuplicateKeyError:
             # Two concurrent first writes: the loser retries as an update.
             if attempt:
@@ -172,7 +172,7 @@ async def _update_or_remove(
     if is_empty(entry):
         await _delete_entry(store, entry["_id"])
         return None
-    return entry  # type: ignore[no-any-return]
+    return cast(Document, entry)
 
 
 async def _delete_entry(store: Store, review_id: ObjectId) -> None:

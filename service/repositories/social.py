@@ -3,9 +3,8 @@
 from typing import Literal
 
 from bson import ObjectId
-from pymongo.errors import DuplicateKeyError
-
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
 
 from service.errors import BadUserInput, Forbidden, NotFound
 from service.events import Event, EventType
@@ -59,7 +58,9 @@ async def unlike(
 async def liked_review_ids(
     store: Store, user_id: ObjectId, review_ids: list[ObjectId]
 ) -> set[ObjectId]:
-    found = store.likes.find({"user_id": user_id, "review_id": {"$in": review_ids}}, {"review_id": 1})
+    found = store.likes.find(
+        {"user_id": user_id, "review_id": {"$in": review_ids}}, {"review_id": 1}
+    )
     return {doc["review_id"] for doc in await found.to_list(None)}
 
 
@@ -99,7 +100,9 @@ async def delete_comment(
 
 
 async def comments_of(store: Store, review_id: ObjectId, first: int, after: str | None) -> Page:
-    return await fetch_page(store.comments, {"review_id": review_id}, COMMENT_ORDERING, first, after)
+    return await fetch_page(
+        store.comments, {"review_id": review_id}, COMMENT_ORDERING, first, after
+    )
 
 
 # --- follows -----------------------------------------------------------------------------
@@ -164,4 +167,3 @@ async def followed_ids(
         {"target_id": 1},
     )
     return {doc["target_id"] for doc in await found.to_list(None)}
-

@@ -33,7 +33,7 @@ def new_user(username: str, display_name: str, password_hash: str | None) -> Use
 async def sign_up(store: Store, username: str, password: str, display_name: str) -> UserDoc:
     user = new_user(username, display_name, auth.hash_password(password))
     try:
-        await store.users.insert_one(user)  # type: ignore[arg-type]
+        await store.users.insert_one(user)
     except DuplicateKeyError:
         raise BadUserInput(
             "input.username: this username is taken", field="input.username"
@@ -44,7 +44,11 @@ async def sign_up(store: Store, username: str, password: str, display_name: str)
 async def log_in(store: Store, username: str, password: str) -> Document:
     user = await store.users.find_one({"username_key": username.lower()})
     stored_hash = user.get("password_hash") if user else None
-    if not auth.verify_password(stored_hash or _DUMMY_HASH, password) or not user or not stored_hash:
+    if (
+        not auth.verify_password(stored_hash or _DUMMY_HASH, password)
+        or not user
+        or not stored_hash
+    ):
         raise Unauthenticated("invalid username or password")
     return user
 
