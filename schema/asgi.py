@@ -1,6 +1,7 @@
 """The ASGI application of the service: uvicorn's factory entry point."""
 
 import argparse
+import signal
 
 from starlette.applications import Starlette
 
@@ -16,9 +17,16 @@ def build_app(settings: Settings | None = None) -> Starlette:
     return create_app(settings, graphql)
 
 
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def serve_command(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal to whatever handler
+    # was installed before it: ours turns a finished graceful shutdown into exit status 0.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         "schema.asgi:build_app",
         factory=True,

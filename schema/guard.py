@@ -4,11 +4,22 @@ operation's metrics. Refusals happen before execution."""
 import time
 from collections.abc import Iterator
 
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationType,
+    SelectionSetNode,
+)
 from graphql import ExecutionResult as GraphQLExecutionResult
-from graphql import GraphQLError
+from graphql.utilities import get_operation_ast
 from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType as StrawberryOperationType
 
-from schema.operations import mutation_fields
+from service.errors import BadUserInput
 from service.ratelimit import Bucket, RateLimited
 
 AUTH_MUTATIONS = frozenset({"signUp", "logIn"})
@@ -22,6 +33,32 @@ def client_key(viewer_id: object, request: object) -> str:
     return f"ip:{client.host if client else 'unknown'}"
 
 
+def mutation_root_fields(document: DocumentNode, operation_name: str | None) -> list[str]:
+    """The root fields the selected mutation runs, one per occurrence (aliases count apart),
+    including those reached through inline fragments and fragment spreads; [] for a query."""
+    operation = get_operation_ast(document, operation_name)
+    if operation is None or operation.operation is not OperationType.MUTATION:
+        return []
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    names: list[str] = []
+
+    def walk(selection_set: SelectionSetNode, seen: frozenset[str]) -> None:
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                names.append(selection.name.value)
+            elif isinstance(selection, InlineFragmentNode):
+                walk(selection.selection_set, seen)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                if name in fragments and name not in seen:  # cycles are refused by validation
+                    walk(fragments[name].selection_set, seen | {name})
+
+    walk(operation.selection_set, frozenset())
+    return names
+
+
 class OperationGuard(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
@@ -32,28 +69,50 @@ class OperationGuard(SchemaExtension):
         if metrics is None:
             return
         result = self.execution_context.result
-        errors = getattr(result, "errors", None) or self.execution_context.pre_execution_errors or []
+        errors = (
+            getattr(result, "errors", None) or self.execution_context.pre_execution_errors or []
+        )
         codes = [str((e.extensions or {}).get("code", "INTERNAL_SERVER_ERROR")) for e in errors]
         metrics.observe(self.execution_context.operation_name, started, codes)
 
+    def _refuse(self, error: Exception) -> None:
+        """Answer with `error` instead of executing the operation."""
+        self.execution_context.result = GraphQLExecutionResult(
+            data=None, errors=[GraphQLError(str(error), original_error=error)]
+        )
+
     async def on_execute(self):  # type: ignore[no-untyped-def]
         context = self.execution_context.context
+        request = getattr(context, "request", None)
+        document = self.execution_context.graphql_document
+        if (
+            document is not None
+            and getattr(request, "scope", {}).get("type") == "http"
+            and self.execution_context.operation_type is StrawberryOperationType.SUBSCRIPTION
+        ):
+            # A subscription in a plain HTTP request would run its resolver as a field and fail
+            # with an internal error; subscriptions are served over WebSocket only.
+            self._refuse(
+                BadUserInput("subscriptions are served over WebSocket (graphql-transport-ws)")
+            )
+            yield
+            return
         limiter = getattr(getattr(context, "services", None), "rate_limiter", None)
-        query = self.execution_context.query
-        if limiter is not None and query:
-            fields = mutation_fields(query, self.execution_context.operation_name)
+        if limiter is not None and document is not None:
+            fields = mutation_root_fields(document, self.execution_context.operation_name)
             try:
                 for field in fields:
-                    bucket = Bucket.AUTH if field in AUTH_MUTATIONS else Bucket.WRITE
-                    await limiter.hit(bucket, client_key(context.viewer_id, context.request))
+                    if field in AUTH_MUTATIONS:
+                        # Per client address even with a token: otherwise each new account's
+                        # token would open a fresh budget for password guessing.
+                        await limiter.hit(Bucket.AUTH, client_key(None, request))
+                    else:
+                        await limiter.hit(Bucket.WRITE, client_key(context.viewer_id, request))
             except RateLimited as refused:
                 response = getattr(context, "response", None)
                 if response is not None and hasattr(response, "headers"):
                     response.headers["retry-after"] = str(refused.retry_after)
-                request = getattr(context, "request", None)
                 if request is not None and hasattr(request, "state"):
-                    request.state.graphql_status = 429
-                self.execution_context.result = GraphQLExecutionResult(
-                    data=None, errors=[GraphQLError(refused.message, original_error=refused)]
-                )
+                    request.state.graphql_status = refused.status_code
+                self._refuse(refused)
         yield

@@ -2,17 +2,19 @@
 automatic persisted queries, the anonymous response cache, and the
 `application/graphql-response+json` rules (request errors are HTTP 400 without data)."""
 
+import time
 from typing import Any
 
 import orjson
 from cross_web import HTTPException
-from graphql import GraphQLError, OperationType
+from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
@@ -50,6 +52,29 @@ def _persisted_hash(extensions: dict[str, Any] | None) -> str | None:
     return digest
 
 
+# The members of one GraphQL-over-HTTP request object and the JSON types each may have.
+_REQUEST_MEMBERS: dict[str, type] = {
+    "query": str,
+    "operationName": str,
+    "variables": dict,
+    "extensions": dict,
+}
+
+
+def _check_request_shape(data: object) -> None:
+    """A 400 for a JSON body that is not a request object or a list of them, or whose members
+    have the wrong JSON types (strawberry assumes objects and strings and would fail with a 500)."""
+    items = data if isinstance(data, list) else [data]
+    for item in items:
+        if not isinstance(item, dict):
+            raise HTTPException(400, "the body must be a JSON object or a list of JSON objects")
+        for member, kind in _REQUEST_MEMBERS.items():
+            value = item.get(member)
+            if value is not None and not isinstance(value, kind):
+                expected = "a string" if kind is str else "an object"
+                raise HTTPException(400, f"`{member}` must be {expected} or null, if provided")
+
+
 def _error_result(error: ServiceError, context: Context) -> ExecutionResult:
     graphql_error = GraphQLError(error.message, original_error=error)
     classify(graphql_error, context.request_id)
@@ -83,6 +108,17 @@ class GraphQLApp(GraphQL[Context, None]):
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
+
+    def decode_json(self, data: str | bytes) -> object:
+        # orjson refuses invalid UTF-8, lone surrogates and nesting deeper than 1024 with a
+        # JSONDecodeError (a 400); json.loads would raise UnicodeDecodeError or RecursionError.
+        return orjson.loads(data)
+
+    async def parse_http_body(self, request: Any) -> Any:
+        content_type, _ = parse_content_type(request.content_type or "")
+        if request.method == "POST" and "application/json" in content_type:
+            _check_request_shape(self.parse_json(await request.get_body()))
+        return await super().parse_http_body(request)
 
     async def execute_single(  # type: ignore[override]
         self,
@@ -207,11 +243,37 @@ class GraphQLApp(GraphQL[Context, None]):
         if not isinstance(identity, str):
             return None, b""
         media = GRAPHQL_RESPONSE_JSON if _wants_graphql_response(request) else "application/json"
-        key = cache.key_of(identity, [body.get("variables"), media], body.get("operationName"))
+        try:
+            key = cache.key_of(identity, [body.get("variables"), media], body.get("operationName"))
+        except orjson.JSONEncodeError:  # e.g. variables nested deeper than orjson writes
+            return None, b""
+        started = time.perf_counter()
         cached, epoch = await cache.get(key)
         if cached is not None:
+            # Served without executing: still an operation of its name in the metrics.
+            name = body.get("operationName")
+            name = _operation_name(
+                document if isinstance(document, str) else None,
+                name if isinstance(name, str) else None,
+            )
+            services.metrics.observe(name, started, [])
             return key, Response(cached, media_type=media, headers={"x-cache": "hit"})
         return key, epoch
+
+
+def _operation_name(document: str | None, operation_name: str | None) -> str | None:
+    """The name an executed operation gets in the metrics: the requested one, else the first
+    operation's (None for a hash-only persisted query, whose document is not at hand)."""
+    if operation_name or document is None:
+        return operation_name
+    try:
+        parsed = parse(document)
+    except GraphQLError:
+        return None
+    for definition in parsed.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            return definition.name.value if definition.name else None
+    return None
 
 
 def client_key_of(request: Request, services: Services) -> str:
@@ -222,4 +284,6 @@ def client_key_of(request: Request, services: Services) -> str:
 
 def _rate_limited_response(refused: RateLimited) -> JSONResponse:
     body = {"errors": [{"message": refused.message, "extensions": refused.extensions}]}
-    return JSONResponse(body, status_code=429, headers={"retry-after": str(refused.retry_after)})
+    return JSONResponse(
+        body, status_code=refused.status_code, headers={"retry-after": str(refused.retry_after)}
+    )

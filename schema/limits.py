@@ -18,16 +18,18 @@ from graphql import (
     ValidationContext,
     ValidationRule,
     VariableNode,
+    Visitor,
     get_named_type,
+    visit,
 )
 from graphql.type import GraphQLField, GraphQLInterfaceType, GraphQLObjectType
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
-    QueryDepthLimiter,
     SchemaExtension,
 )
+from strawberry.extensions.query_depth_limiter import create_validator
 
 from service.validation import PAGE_MAX
 
@@ -127,6 +129,33 @@ def cost_limit_rule(max_cost: int) -> type[ValidationRule]:
     return CostLimit
 
 
+def depth_limit_rule(max_depth: int) -> type[ValidationRule]:
+    """strawberry's depth rule, run only when every fragment spread names a defined fragment:
+    its traversal indexes the document's fragments by name and fails with a KeyError (an
+    internal error) on an unknown one, which KnownFragmentNamesRule refuses anyway."""
+    depth_rule = create_validator(max_depth, None)
+
+    class DepthLimit(ValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            defined = {
+                d.name.value
+                for d in context.document.definitions
+                if isinstance(d, FragmentDefinitionNode)
+            }
+            spread: set[str] = set()
+
+            class Spreads(Visitor):
+                def enter_fragment_spread(self, node: FragmentSpreadNode, *_: Any) -> None:
+                    spread.add(node.name.value)
+
+            visit(context.document, Spreads())
+            if spread <= defined:
+                depth_rule(context)
+
+    return DepthLimit
+
+
 class Limits:
     """The limit settings, gathered so the schema can build its extensions from them."""
 
@@ -140,7 +169,7 @@ class Limits:
         cost_rule = cost_limit_rule(self.max_cost)
         return [
             lambda: MaxTokensLimiter(max_token_count=self.max_tokens),
-            lambda: QueryDepthLimiter(max_depth=self.max_depth),
+            lambda: AddValidationRules([depth_limit_rule(self.max_depth)]),
             lambda: MaxAliasesLimiter(max_alias_count=self.max_aliases),
             lambda: AddValidationRules([cost_rule]),
         ]

@@ -1,6 +1,7 @@
 """Prometheus metrics of an API process: requests and latency by operation and outcome,
 errors by code, MongoDB commands, and the event pipeline's state read at scrape time."""
 
+import math
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -10,7 +11,6 @@ from starlette.responses import Response
 
 from service.pipeline_status import pipeline_status
 
-
 MAX_OPERATION_NAMES = 200
 MAX_NAME_LENGTH = 64
 
@@ -19,24 +19,55 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "graphql_requests", "GraphQL operations", ["operation", "outcome"], registry=self.registry
+            "graphql_requests",
+            "GraphQL operations",
+            ["operation", "outcome"],
+            registry=self.registry,
         )
         self.latency = Histogram(
-            "graphql_request_seconds", "GraphQL operation latency", ["operation"],
+            "graphql_request_seconds",
+            "GraphQL operation latency",
+            ["operation"],
             registry=self.registry,
         )
-        self.errors = Counter("graphql_errors", "GraphQL errors by code", ["code"], registry=self.registry)
+        self.errors = Counter(
+            "graphql_errors", "GraphQL errors by code", ["code"], registry=self.registry
+        )
         self.mongo_commands = Gauge(
-            "mongodb_commands", "MongoDB commands sent by this process", ["command"],
+            "mongodb_commands",
+            "MongoDB commands sent by this process",
+            ["command"],
             registry=self.registry,
         )
-        self.stream_length = Gauge("events_stream_length", "Events in the stream", registry=self.registry)
-        self.pending = Gauge("events_pending", "Delivered, unacknowledged events", registry=self.registry)
-        self.lag = Gauge("events_lag", "Events not yet delivered to the group", registry=self.registry)
-        self.dead_letters = Gauge("events_dead_letters", "Events in the dead-letter stream", registry=self.registry)
-        self.applied = Gauge("events_applied", "Events applied by all workers", registry=self.registry)
-        self.outbox = Gauge("events_outbox", "Changes waiting in the outbox", registry=self.registry)
+        self.stream_length = Gauge(
+            "events_stream_length", "Events in the stream", registry=self.registry
+        )
+        self.pending = Gauge(
+            "events_pending", "Delivered, unacknowledged events", registry=self.registry
+        )
+        self.lag = Gauge(
+            "events_lag", "Events not yet delivered to the group", registry=self.registry
+        )
+        self.dead_letters = Gauge(
+            "events_dead_letters", "Events in the dead-letter stream", registry=self.registry
+        )
+        self.applied = Gauge(
+            "events_applied", "Events applied by all workers", registry=self.registry
+        )
+        self.outbox = Gauge(
+            "events_outbox", "Changes waiting in the outbox", registry=self.registry
+        )
         self._names: set[str] = set()
+
+    def pipeline_gauges(self) -> tuple[Gauge, ...]:
+        return (
+            self.stream_length,
+            self.pending,
+            self.lag,
+            self.dead_letters,
+            self.applied,
+            self.outbox,
+        )
 
     def operation_label(self, name: str | None) -> str:
         """Client-chosen names, bounded so a client cannot blow up the label set."""
@@ -65,9 +96,12 @@ async def metrics_endpoint(request: Request) -> Response:
         metrics.mongo_commands.labels(command).set(count)
     try:
         status = await pipeline_status(services)
-    except Exception:  # metrics stay available when Redis is not
+    except Exception:  # metrics stay available when Redis (or MongoDB) is not
         status = None
-    if status is not None:
+    if status is None:  # unknown: NaN, not the figures of the last scrape that could read them
+        for gauge in metrics.pipeline_gauges():
+            gauge.set(math.nan)
+    else:
         metrics.stream_length.set(status["length"])
         metrics.dead_letters.set(status["dead_letters"])
         metrics.pending.set(sum(g["pending"] for g in status["groups"]))

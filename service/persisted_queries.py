@@ -2,10 +2,14 @@
 SHA-256, so every API process shares them and clients may send the hash alone."""
 
 import hashlib
+import logging
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from service.errors import BadUserInput, ServiceError
+
+log = logging.getLogger(__name__)
 
 
 class PersistedQueryNotFound(ServiceError):
@@ -50,7 +54,11 @@ class PersistedQueries:
             if not await self.redis.exists(self._key(digest)):
                 raise PersistedQueryNotAllowed()
             return query
-        await self.redis.set(self._key(digest), query, ex=self.ttl_seconds)
+        try:
+            await self.redis.set(self._key(digest), query, ex=self.ttl_seconds)
+        except (RedisError, OSError) as error:
+            # Storing is best effort: the client sent the document, so the request can run.
+            log.warning("persisted query %s not stored: %s", digest, error)
         return query
 
     async def check_plain(self, query: str) -> None:

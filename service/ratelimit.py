@@ -15,9 +15,12 @@ from service.errors import ServiceError
 
 log = logging.getLogger(__name__)
 
+UNAVAILABLE_RETRY_SECONDS = 5
+
 
 class RateLimited(ServiceError):
     code = "RATE_LIMITED"
+    status_code = 429
 
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
@@ -26,6 +29,14 @@ class RateLimited(ServiceError):
     @property
     def extensions(self) -> dict[str, str]:
         return {"code": self.code, "retryAfter": str(self.retry_after)}
+
+
+class RateLimitUnavailable(RateLimited):
+    """The limits cannot be checked (Redis unreachable) and the policy is to fail closed: the
+    service, not the client, is at fault."""
+
+    code = "SERVICE_UNAVAILABLE"
+    status_code = 503
 
 
 class Bucket(StrEnum):
@@ -44,7 +55,11 @@ class Policy:
 
 class RateLimiter:
     def __init__(
-        self, redis_url: str, policy: Policy, prefix: str = "ratelimit", timeout_seconds: float = 1.0
+        self,
+        redis_url: str,
+        policy: Policy,
+        prefix: str = "ratelimit",
+        timeout_seconds: float = 1.0,
     ) -> None:
         self.policy = policy
         storage = RedisStorage(
@@ -75,7 +90,11 @@ class RateLimiter:
             if self.policy.fail_open:
                 log.warning("rate limiting skipped: storage unavailable (%s)", error)
                 return
-            raise RateLimited("rate limiting is unavailable; try again shortly", 5) from error
+            raise RateLimitUnavailable(
+                "the service is temporarily unavailable (rate limits cannot be checked);"
+                " try again shortly",
+                UNAVAILABLE_RETRY_SECONDS,
+            ) from error
         raise RateLimited(
             f"too many {bucket.value} requests; retry in {retry_after} s", retry_after
         )

@@ -1,10 +1,12 @@
 """Rules for client input; each failure names the field it refuses."""
 
 import re
+import unicodedata
 
 from service.errors import BadUserInput
 
 USERNAME_RULE = re.compile(r"^[A-Za-z0-9_.-]{3,30}$")
+WORD = re.compile(r"\w+")
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
 DISPLAY_NAME_MAX = 80
 PAGE_MIN, PAGE_MAX = 1, 100
@@ -30,7 +32,8 @@ def password(value: str, field: str = "password") -> str:
 
 
 def _has_control_chars(value: str) -> bool:
-    return any(ord(c) < 32 and c not in "\n\r\t" for c in value) or "\x7f" in value
+    """C0, DEL and C1 controls (Unicode category Cc), except newline, return and tab."""
+    return any(unicodedata.category(c) == "Cc" and c not in "\n\r\t" for c in value)
 
 
 def text(value: str, max_length: int, field: str) -> str:
@@ -67,15 +70,31 @@ def page_size(value: int | None, field: str = "first", default: int = 20) -> int
     if value is None:
         return default
     if not PAGE_MIN <= value <= PAGE_MAX:
-        raise BadUserInput(f"{field} must be between {PAGE_MIN} and {PAGE_MAX}, got {value}", field=field)
+        raise BadUserInput(
+            f"{field} must be between {PAGE_MIN} and {PAGE_MAX}, got {value}", field=field
+        )
     return value
 
 
 def search(value: str | None, field: str = "search") -> str | None:
+    """The words to search for, space-separated; None for no search (null or blank).
+
+    Only the words are kept: the text-search syntax of MongoDB (`-word` negation, quoted
+    phrases) is not part of the API, so a search is always for its words, literally. A value
+    with no word at all matches nothing by definition and is refused (MongoDB's $text fails
+    on a search without a searchable token).
+    """
     if value is None:
         return None
     if len(value) > SEARCH_MAX:
         raise BadUserInput(f"{field} must be at most {SEARCH_MAX} characters", field=field)
     if _has_control_chars(value):
         raise BadUserInput(f"{field} must not contain control characters", field=field)
-    return value.strip() or None
+    if not value.strip():
+        return None
+    words = WORD.findall(value)
+    if not words:
+        raise BadUserInput(
+            f"{field} must contain at least one word (letters or digits)", field=field
+        )
+    return " ".join(words)
