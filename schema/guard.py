@@ -81,7 +81,7 @@ class OperationGuard(SchemaExtension):
             data=None, errors=[GraphQLError(str(error), original_error=error)]
         )
 
-    async def on_execute(self):  # type: ignore[no-untyped-def]
+    async def on_execute(self):
         context = self.execution_context.context
         request = getattr(context, "request", None)
         document = self.execution_context.graphql_document

@@ -120,7 +120,7 @@ class GraphQLApp(GraphQL[Context, None]):
             _check_request_shape(self.parse_json(await request.get_body()))
         return await super().parse_http_body(request)
 
-    async def execute_single(  # type: ignore[override]
+    async def execute_single(
         self,
         request: Request,
         request_adapter: Any,
@@ -153,7 +153,9 @@ class GraphQLApp(GraphQL[Context, None]):
     ) -> GraphQLHTTPResponse:
         response: dict[str, Any] = {}
         errors = result.errors or []
-        is_request_error = result.data is None and bool(errors) and all(e.path is None for e in errors)
+        is_request_error = (
+            result.data is None and bool(errors) and all(e.path is None for e in errors)
+        )
         if errors:
             response["errors"] = [e.formatted for e in errors]
             request.state.cacheable = False
@@ -168,7 +170,7 @@ class GraphQLApp(GraphQL[Context, None]):
             response.setdefault("extensions", {})["requestId"] = context.request_id
         return response  # type: ignore[return-value]
 
-    async def run(  # type: ignore[override]
+    async def run(
         self, request: Request | WebSocket, context: Any = None, root_value: Any = None
     ) -> Any:
         if not isinstance(request, Request):
@@ -211,9 +213,14 @@ class GraphQLApp(GraphQL[Context, None]):
     async def _cached(self, request: Request, services: Services) -> tuple[str | None, Any]:
         """(key, epoch) for a cacheable request; (key, Response) on a hit; (None, b"") else."""
         cache = services.response_cache
-        if cache is None or request.headers.get("authorization") or request.method not in (
-            "GET",
-            "POST",
+        if (
+            cache is None
+            or request.headers.get("authorization")
+            or request.method
+            not in (
+                "GET",
+                "POST",
+            )
         ):
             return None, b""
         if "text/html" in request.headers.get("accept", ""):

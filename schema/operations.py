@@ -16,22 +16,3 @@ def operation_type(document: str, operation_name: str | None) -> OperationType |
     if operation_name is not None:
         operations = [o for o in operations if o.name and o.name.value == operation_name]
     return operations[0].operation if len(operations) == 1 else None
-
-
-@lru_cache(maxsize=1024)
-def mutation_fields(document: str, operation_name: str | None) -> tuple[str, ...]:
-    """The root field names of the mutation a request runs (empty for other operations)."""
-    parsed = parse(document)
-    for definition in parsed.definitions:
-        if not isinstance(definition, OperationDefinitionNode):
-            continue
-        if operation_name is not None and (
-            definition.name is None or definition.name.value != operation_name
-        ):
-            continue
-        if definition.operation is not OperationType.MUTATION:
-            return ()
-        return tuple(
-            s.name.value for s in definition.selection_set.selections if hasattr(s, "name")
-        )
-    return ()

@@ -11,8 +11,8 @@ class ServiceError(Exception):
         self.field = field
 
     @property
-    def extensions(self) -> dict[str, str]:
-        ext = {"code": self.code}
+    def extensions(self) -> dict[str, object]:
+        ext: dict[str, object] = {"code": self.code}
         if self.field:
             ext["field"] = self.field
         return ext

@@ -19,7 +19,8 @@ def _b64encode(raw: bytes) -> str:
 
 
 def _b64decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    padded = (text + "=" * (-len(text) % 4)).encode()
+    return base64.b64decode(padded, altchars=b"-_", validate=True)
 
 
 def to_global_id(type_name: str, oid: ObjectId) -> str:

@@ -27,8 +27,8 @@ class RateLimited(ServiceError):
         self.retry_after = retry_after
 
     @property
-    def extensions(self) -> dict[str, str]:
-        return {"code": self.code, "retryAfter": str(self.retry_after)}
+    def extensions(self) -> dict[str, object]:
+        return {"code": self.code, "retryAfter": self.retry_after}
 
 
 class RateLimitUnavailable(RateLimited):

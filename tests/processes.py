@@ -66,7 +66,9 @@ def start_child(name: str, args: list[str], env: dict[str, str]) -> Child:
 
 
 def start_worker(settings: Settings, name: str, **extra: str) -> Child:
-    return start_child(f"worker-{name}", ["worker", "run", "--name", name], settings_env(settings, **extra))
+    return start_child(
+        f"worker-{name}", ["worker", "run", "--name", name], settings_env(settings, **extra)
+    )
 
 
 @dataclass

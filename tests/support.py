@@ -69,7 +69,9 @@ class GraphQLClient:
         assert result.get("errors"), f"expected an error, got {result}"
         return GraphQLError(result["errors"])
 
-    async def sign_up(self, username: str | None = None, password: str = "correct-horse") -> tuple[str, str]:
+    async def sign_up(
+        self, username: str | None = None, password: str = "correct-horse"
+    ) -> tuple[str, str]:
         """A new user's (token, global id)."""
         name = username or f"u{uuid4().hex[:10]}"
         data = await self.data(
@@ -87,7 +89,9 @@ class AppUnderTest:
     client: GraphQLClient
 
 
-def app_settings(mongodb_url: str, redis_url: str, db_name: str | None = None, **overrides: Any) -> Settings:
+def app_settings(
+    mongodb_url: str, redis_url: str, db_name: str | None = None, **overrides: Any
+) -> Settings:
     db = db_name or f"t_{uuid4().hex[:12]}"
     values: dict[str, Any] = {
         "mongodb_url": mongodb_url,
