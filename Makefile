@@ -45,3 +45,9 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+# The benchmark (bench/RESULTS.md): starts its own servers; needs wrk (`apt-get install wrk`).
+# BENCH_ARGS=--quick for a smoke run, BENCH_ARGS=--profile for py-spy profiles (pip install py-spy).
+.PHONY: bench
+bench: venv
+	$(PY) -m bench.run $(BENCH_ARGS)

@@ -5,6 +5,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from bson import ObjectId
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    SelectionSetNode,
+)
 
 from schema.context import Info
 from schema.types.connections import (
@@ -24,6 +31,46 @@ from service.repositories import entries
 if TYPE_CHECKING:
     from schema.types.author import Author
     from schema.types.review import Review
+
+
+def _selects(
+    selection_set: SelectionSetNode | None,
+    path: tuple[str, ...],
+    fragments: dict[str, FragmentDefinitionNode],
+    seen: frozenset[str] = frozenset(),
+) -> bool:
+    """Whether the field names `path` are selected under `selection_set`, through inline
+    fragments and fragment spreads (directives are not evaluated: @skip'ped counts)."""
+    if selection_set is None:
+        return False
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            if selection.name.value == path[0] and (
+                len(path) == 1 or _selects(selection.selection_set, path[1:], fragments, seen)
+            ):
+                return True
+        elif isinstance(selection, InlineFragmentNode):
+            if _selects(selection.selection_set, path, fragments, seen):
+                return True
+        elif isinstance(selection, FragmentSpreadNode):
+            name = selection.name.value
+            fragment = fragments.get(name)
+            if (
+                fragment is not None
+                and name not in seen
+                and _selects(fragment.selection_set, path, fragments, seen | {name})
+            ):
+                return True
+    return False
+
+
+def selects_review_user(info: Info) -> bool:
+    """Does this `reviews` field select `edges { node { user } }`?"""
+    raw = info._raw_info
+    return any(
+        _selects(node.selection_set, ("edges", "node", "user"), raw.fragments)
+        for node in raw.field_nodes
+    )
 
 
 def _date(value: str | None) -> date | None:
@@ -106,7 +153,12 @@ class Book(Node):
             search=words,
         )
         query = entries.book_reviews_query(self.oid, star_filter, words)
-        return ReviewConnection.of(page, count_of(store.reviews, query))
+        users = None
+        if page.docs and selects_review_user(info):
+            # One batched find for the page's reviewers (what the per-review loads would have
+            # sent), so that each Review.user resolves synchronously.
+            users = await info.context.loaders.user.load_many([d["user_id"] for d in page.docs])
+        return ReviewConnection.of(page, count_of(store.reviews, query), users)
 
     @strawberry.field
     async def friends_reviews(

@@ -68,11 +68,15 @@ class ReviewConnection:
         return await self.counter()
 
     @classmethod
-    def of(cls, page: Page, counter: Counter) -> "ReviewConnection":
+    def of(
+        cls, page: Page, counter: Counter, users: list[Document | None] | None = None
+    ) -> "ReviewConnection":
         from schema.types.review import Review
 
+        reviewers = users if users is not None else [None] * len(page.docs)
         edges = [
-            ReviewEdge(cursor=page.ordering.cursor_of(d), node=Review.of(d)) for d in page.docs
+            ReviewEdge(cursor=page.ordering.cursor_of(d), node=Review.of(d, u))
+            for d, u in zip(page.docs, reviewers, strict=True)
         ]
         return cls(edges=edges, page_info=page_info(page), counter=counter)
 

@@ -31,9 +31,12 @@ class Review(Node):
     likes_count: int
     comments_count: int
     doc: strawberry.Private[Document]
+    # The reviewer's document when the list that holds this review fetched it beforehand
+    # (Book.reviews does, for the whole page): `user` then resolves without awaiting.
+    user_doc: strawberry.Private[Document | None] = None
 
     @classmethod
-    def of(cls, doc: Document) -> "Review":
+    def of(cls, doc: Document, user_doc: Document | None = None) -> "Review":
         shelf = doc.get("shelf")
         return cls(
             id=strawberry.ID(to_global_id("Review", doc["_id"])),
@@ -46,6 +49,7 @@ class Review(Node):
             likes_count=doc.get("likes_count", 0),
             comments_count=doc.get("comments_count", 0),
             doc=doc,
+            user_doc=user_doc,
         )
 
     @strawberry.field
@@ -58,7 +62,16 @@ class Review(Node):
         return Book.of(doc)
 
     @strawberry.field
-    async def user(self, info: Info) -> Annotated["User", strawberry.lazy("schema.types.user")]:
+    def user(self, info: Info) -> Annotated["User", strawberry.lazy("schema.types.user")]:
+        # Synchronous when the user was fetched with the page (no coroutine, no task per
+        # review); otherwise an awaitable that graphql-core awaits (batched by the loader).
+        from schema.types.user import User
+
+        if self.user_doc is not None:
+            return User.of(self.user_doc)
+        return self._load_user(info)  # type: ignore[return-value]
+
+    async def _load_user(self, info: Info) -> "User":
         from schema.types.user import User
 
         doc = await info.context.loaders.user.load(self.doc["user_id"])

@@ -1,0 +1,389 @@
+"""The benchmark's ASGI factory: the service's app (as `schema.asgi.build_app` makes it) plus the
+floor endpoints, or a variant of it with one technique switched off, chosen by BENCH_VARIANT:
+
+| variant    | what differs from production (`ours`)                                        |
+|------------|-------------------------------------------------------------------------------|
+| ours       | nothing: GraphQLApp + build_schema(settings)                                  |
+| plain      | stock Strawberry: `strawberry.asgi.GraphQL` (json.dumps), a schema with no    |
+|            | extensions at all (no caches, no limits, no guard)                            |
+| nocaches   | no ParserCache / ValidationCache                                              |
+| stdjson    | responses encoded with json.dumps (Strawberry's default) instead of orjson     |
+| fieldext   | plus one per-field extension (a no-op `resolve` hook, the cost of the hook)   |
+| unbatched  | DataLoaders that do not batch (max_batch_size=1): one find per key            |
+| aggread    | figures aggregated on read (workers.aggregates' pipelines, per request)       |
+|            | instead of read from the stored aggregates                                    |
+| projection | reviews and users fetched with a projection of what the page renders          |
+
+uvloop+httptools versus asyncio+h11 is a uvicorn flag (`bench.serve --loop --http`); APQ and
+the response cache are request bodies and a setting (RESPONSE_CACHE). Every variant also
+counts the responses it completed per path (GET /bench/stats), so that CPU time can be
+divided by requests the process really served.
+
+    uvicorn bench.app:build --factory   (bench.serve runs it the way `books serve` does)
+"""
+
+import os
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import strawberry
+from bson import ObjectId
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.dataloader import DataLoader
+from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
+
+from bench import floor
+from schema.context import Context
+from schema.definition import BookSchema, build_schema
+from schema.http import GraphQLApp
+from schema.loaders import Loaders
+from schema.mutations.root import Mutation
+from schema.query import Query
+from schema.subscription import Subscription
+from schema.types.author import Author
+from schema.types.book import Book
+from schema.types.comment import Comment
+from schema.types.review import Review
+from schema.types.user import User
+from service.app import create_app
+from service.auth import bearer_token, read_token
+from service.logs import request_id_var
+from service.mongo import Document, Store
+from service.repositories.common import docs_by_ids
+from service.settings import Settings, get_settings
+
+TYPES = [Book, Author, User, Review, Comment]
+VARIANTS = (
+    "ours",
+    "plain",
+    "nocaches",
+    "stdjson",
+    "fieldext",
+    "unbatched",
+    "aggread",
+    "projection",
+)
+
+
+# --- counting completed responses ------------------------------------------------------------
+
+
+class Counted:
+    """Count responses per path; answer GET /bench/stats with the counts and the pid."""
+
+    def __init__(self, app: Starlette) -> None:
+        self.app = app
+        self.responses: Counter[str] = Counter()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if path == "/bench/stats":
+            services = getattr(self.app.state, "services", None)
+            body = {
+                "pid": os.getpid(),
+                "variant": os.environ.get("BENCH_VARIANT", "ours"),
+                "responses": dict(self.responses),
+                "commands": dict(services.commands.counts) if services else {},
+            }
+            await Response(orjson.dumps(body), media_type="application/json")(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+        self.responses[path] += 1
+
+
+# --- variants --------------------------------------------------------------------------------
+
+
+def _extension_type(factory: Any) -> type:
+    if isinstance(factory, type):
+        return factory
+    return type(factory())
+
+
+def schema_variant(
+    settings: Settings, drop: tuple[type, ...] = (), add: Sequence[Any] = ()
+) -> BookSchema:
+    """The production schema with some extensions dropped and others added."""
+    base = build_schema(settings)
+    kept = [f for f in base.extensions if not issubclass(_extension_type(f), drop)]
+    return BookSchema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        types=TYPES,
+        extensions=[*kept, *add],
+        config=base.config,
+    )
+
+
+class NoopFieldHook(SchemaExtension):
+    """A per-field hook that does nothing: what any `resolve` extension costs at least."""
+
+    def resolve(self, _next: Any, root: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
+        return _next(root, info, *args, **kwargs)
+
+
+def _unbatched_loader(collection: Any) -> DataLoader[ObjectId, Document | None]:
+    async def load(ids: list[ObjectId]) -> Sequence[Document | None]:
+        found = await docs_by_ids(collection, ids)
+        return [found.get(i) for i in ids]
+
+    return DataLoader(load, max_batch_size=1)
+
+
+class UnbatchedLoaders(Loaders):
+    def __init__(self, store: Store, viewer_id: ObjectId | None) -> None:
+        super().__init__(store, viewer_id)
+        self.book = _unbatched_loader(store.books)
+        self.author = _unbatched_loader(store.authors)
+        self.user = _unbatched_loader(store.users)
+
+
+def _overlay(doc: Document, figures: dict[str, Any]) -> Document:
+    for path, value in figures.items():
+        target = doc
+        *parents, leaf = path.split(".")
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = value
+    return doc
+
+
+def _aggregating_loader(
+    collection: Any, compute: Any, store: Store
+) -> DataLoader[ObjectId, Document | None]:
+    async def load(ids: list[ObjectId]) -> Sequence[Document | None]:
+        found = await docs_by_ids(collection, ids)
+        figures = await compute(store, list(found)) if found else {}
+        return [_overlay(found[i], figures[i]) if i in found else None for i in ids]
+
+    return DataLoader(load)
+
+
+class AggregatingLoaders(Loaders):
+    """Reads that aggregate: every figure the page shows is recomputed from the sources."""
+
+    def __init__(self, store: Store, viewer_id: ObjectId | None) -> None:
+        from workers.aggregates import author_figures, book_figures, user_figures
+
+        super().__init__(store, viewer_id)
+        self.book = _aggregating_loader(store.books, book_figures, store)
+        self.author = _aggregating_loader(store.authors, author_figures, store)
+        self.user = _aggregating_loader(store.users, user_figures, store)
+
+
+class ProjectingLoaders(Loaders):
+    def __init__(self, store: Store, viewer_id: ObjectId | None) -> None:
+        super().__init__(store, viewer_id)
+
+        async def load_users(ids: list[ObjectId]) -> Sequence[Document | None]:
+            found = await docs_by_ids(store.users, ids, floor.USER_PROJECTION)
+            return [found.get(i) for i in ids]
+
+        self.user = DataLoader(load_users)
+
+
+def _project_book_reviews() -> None:
+    """Make entries.book_reviews ask for `floor.REVIEW_PROJECTION` (this process only)."""
+    from service.repositories import entries
+
+    original = entries.fetch_page
+
+    def fetch_page(
+        collection: Any,
+        query: Any,
+        ordering: Any,
+        first: int,
+        after: str | None,
+        projection: Any = None,
+    ) -> Any:
+        if projection is None and collection.name == "reviews" and "has_text" in query:
+            projection = floor.REVIEW_PROJECTION
+        return original(collection, query, ordering, first, after, projection)
+
+    entries.fetch_page = fetch_page
+
+
+class VariantGraphQLApp(GraphQLApp):
+    """GraphQLApp with another Loaders class (same get_context otherwise)."""
+
+    loaders_class: type[Loaders] = Loaders
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        services = request.app.state.services
+        token = bearer_token(request.headers.get("authorization"))
+        viewer = read_token(token, services.jwt_secret) if token else None
+        context = Context(
+            services=services,
+            viewer_id=viewer,
+            loaders=self.loaders_class(services.store, viewer),
+            request=request,
+            response=response,
+            credentials_sent=token is not None,
+        )
+        request_id_var.set(context.request_id)
+        if isinstance(request, Request):
+            request.state.graphql_context = context
+        return context
+
+
+class StdJsonGraphQLApp(GraphQLApp):
+    def encode_json(self, data: object) -> bytes:
+        return GraphQL.encode_json(self, data)  # type: ignore[return-value]
+
+
+class PlainGraphQL(GraphQL[Context, None]):
+    """Stock strawberry.asgi.GraphQL; only the context is ours (the resolvers need it)."""
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        services = request.app.state.services
+        token = bearer_token(request.headers.get("authorization"))
+        viewer = read_token(token, services.jwt_secret) if token else None
+        return Context(
+            services=services,
+            viewer_id=viewer,
+            loaders=Loaders(services.store, viewer),
+            request=request,
+            response=response,
+            credentials_sent=token is not None,
+        )
+
+
+def _with_loaders(loaders: type[Loaders]) -> type[VariantGraphQLApp]:
+    return type(f"{loaders.__name__}App", (VariantGraphQLApp,), {"loaders_class": loaders})
+
+
+def graphql_app(variant: str, settings: Settings) -> ASGIApp:
+    graphiql = not settings.production
+    if variant == "ours":
+        return GraphQLApp(build_schema(settings), graphiql=graphiql)
+    if variant == "plain":
+        schema = strawberry.Schema(
+            query=Query, mutation=Mutation, subscription=Subscription, types=TYPES
+        )
+        return PlainGraphQL(schema)
+    if variant == "nocaches":
+        return GraphQLApp(
+            schema_variant(settings, drop=(ParserCache, ValidationCache)), graphiql=graphiql
+        )
+    if variant == "stdjson":
+        return StdJsonGraphQLApp(build_schema(settings), graphiql=graphiql)
+    if variant == "fieldext":
+        return GraphQLApp(schema_variant(settings, add=[NoopFieldHook]), graphiql=graphiql)
+    if variant == "unbatched":
+        return _with_loaders(UnbatchedLoaders)(build_schema(settings), graphiql=graphiql)
+    if variant == "aggread":
+        return _with_loaders(AggregatingLoaders)(build_schema(settings), graphiql=graphiql)
+    if variant == "projection":
+        _project_book_reviews()
+        return _with_loaders(ProjectingLoaders)(build_schema(settings), graphiql=graphiql)
+    raise SystemExit(f"BENCH_VARIANT must be one of {', '.join(VARIANTS)}; got {variant!r}")
+
+
+def _stable_limit_rules() -> None:
+    """Proposed fix, measured here: the limit extensions' validation rules made once per
+    process instead of once per request. strawberry's QueryDepthLimiter and MaxAliasesLimiter
+    (and schema.limits' depth rule) define a new rule class in every instance; built by
+    per-request factories, every request brings new classes, so ValidationCache (keyed by the
+    rules) never hits and every request is validated in full. Same rules, same errors."""
+    from strawberry.extensions import AddValidationRules
+
+    import schema.limits
+
+    original = schema.limits.Limits.extensions
+
+    def extensions(self: schema.limits.Limits) -> list[Any]:
+        others: list[Any] = []
+        rules: list[Any] = []
+        for factory in original(self):
+            made = factory()
+            if isinstance(made, AddValidationRules):
+                rules += made.validation_rules
+            else:
+                others.append(factory)
+        return [*others, lambda: AddValidationRules(rules)]
+
+    schema.limits.Limits.extensions = extensions  # type: ignore[method-assign]
+
+
+def _skip_index_creation() -> None:
+    """BENCH_SKIP_INDEXES=1: open services without create_indexes (see bench.data, grow)."""
+    import functools
+
+    import service.app
+    from service.services import open_services
+
+    service.app.open_services = functools.partial(open_services, create_indexes=False)
+
+
+def _fast_leaf(graphql: Any) -> None:
+    from bench.fastpath import FastLeafExecutionContext
+
+    graphql.schema.execution_context_class = FastLeafExecutionContext
+
+
+# Proposed changes, switched on per process with BENCH_FIXES=a,b: applied before the app is
+# built (FIXES) or to the GraphQL view once built (VIEW_FIXES).
+def _gc_freeze() -> None:
+    """Move everything built at start-up (schema, modules) out of the collector's reach:
+    full collections then only traverse what requests allocate (gc.freeze)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
+def _no_prefetch() -> None:
+    """Technique switched off: Book.reviews no longer fetches the page's reviewers itself;
+    every Review.user awaits the users DataLoader (still one batched find)."""
+    import schema.types.book
+
+    schema.types.book.selects_review_user = lambda info: False
+
+
+FIXES = {
+    "stablerules": _stable_limit_rules,
+    "gcfreeze": lambda: None,
+    "noprefetch": _no_prefetch,
+}
+
+
+def _document_cache(graphql: Any) -> None:
+    from bench.fastpath import document_cache_extensions
+
+    graphql.schema.extensions = tuple(document_cache_extensions(graphql.schema.extensions))
+
+
+VIEW_FIXES = {"fastleaf": _fast_leaf, "doccache": _document_cache}
+
+
+def build() -> Counted:
+    settings = get_settings()
+    variant = os.environ.get("BENCH_VARIANT", "ours")
+    if os.environ.get("BENCH_SKIP_INDEXES") == "1":
+        _skip_index_creation()
+    fixes = [f for f in os.environ.get("BENCH_FIXES", "").split(",") if f]
+    unknown = set(fixes) - set(FIXES) - set(VIEW_FIXES)
+    if unknown:
+        raise SystemExit(f"unknown BENCH_FIXES {sorted(unknown)}")
+    for fix in fixes:
+        if fix in FIXES:
+            FIXES[fix]()
+    graphql = graphql_app(variant, settings)
+    for fix in fixes:
+        if fix in VIEW_FIXES:
+            VIEW_FIXES[fix](graphql)
+    app = create_app(settings, graphql, extra_routes=floor.ROUTES)
+    if "gcfreeze" in fixes:
+        _gc_freeze()
+    return Counted(app)
