@@ -166,10 +166,14 @@ class Limits:
         self.max_cost = max_cost
 
     def extensions(self) -> list[Callable[[], SchemaExtension]]:
-        cost_rule = cost_limit_rule(self.max_cost)
+        # The validation rules are classes made once here, not per request: ValidationCache
+        # is keyed by the rules, so new classes on every request would never hit it.
+        rules = [
+            depth_limit_rule(self.max_depth),
+            *MaxAliasesLimiter(max_alias_count=self.max_aliases).validation_rules,
+            cost_limit_rule(self.max_cost),
+        ]
         return [
             lambda: MaxTokensLimiter(max_token_count=self.max_tokens),
-            lambda: AddValidationRules([depth_limit_rule(self.max_depth)]),
-            lambda: MaxAliasesLimiter(max_alias_count=self.max_aliases),
-            lambda: AddValidationRules([cost_rule]),
+            lambda: AddValidationRules(rules),
         ]
