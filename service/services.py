@@ -50,10 +50,10 @@ class Services:
 def redis_client(settings: Settings) -> Redis:
     if not settings.redis_url:
         raise MissingSetting("REDIS_URL is not set (use `books dev` for the embedded servers)")
-    timeout = settings.redis_timeout_ms / 1000
-    return Redis.from_url(
-        settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
-    )
+    connect = settings.redis_timeout_ms / 1000
+    # A worker's XREADGROUP blocks up to WORKER_BLOCK_MS on the server: reads must outlast it.
+    read = (settings.redis_timeout_ms + settings.worker_block_ms) / 1000
+    return Redis.from_url(settings.redis_url, socket_timeout=read, socket_connect_timeout=connect)
 
 
 def rate_limiter(settings: Settings) -> RateLimiter | None:
