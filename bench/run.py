@@ -405,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
     signal.signal(signal.SIGTERM, _terminated)
     if options.render is not None:
-        print(render_results(json.loads(options.render.read_text())))
+        print(render_results(json.loads(options.render.read_text()), options.render.parent))
         return 0
     try:
         wrk_binary = require_wrk()
@@ -568,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
         ],
     }
     (options.out / f"results-{stamp}.json").write_text(json.dumps(results, indent=1, default=str))
-    text = render_results(results)
+    text = render_results(results, options.out)
     print(text)
     (options.out / f"table-{stamp}.txt").write_text(text + "\n")
     say(f"bench: results in {options.out}/results-{stamp}.json ({elapsed / 60:.1f} min)")
@@ -909,8 +909,9 @@ def run_freshness(options: argparse.Namespace, api: Api, settings: Settings) -> 
     }
 
 
-def render_results(results: dict[str, Any]) -> str:
-    """The printed output, from a results file's content (see --render)."""
+def render_results(results: dict[str, Any], folder: Path | None = None) -> str:
+    """The printed output, from a results file's content (see --render); profiles are
+    summarized again from their collapsed stacks when those are still in `folder`."""
     rows = {
         key: Row(
             key,
@@ -940,8 +941,9 @@ def render_results(results: dict[str, Any]) -> str:
         results["elapsed"],
     )
     for found in results.get("profiles", []):
-        raw = Path(found.get("file") or "")
-        if found.get("file") and raw.exists():
+        key = "gql30" if found["title"].startswith("GraphQL") else "floor30"
+        raw = Path(found.get("file") or (folder or Path(".")) / f"profile-{key}.txt")
+        if raw.exists():
             summary = profile.summarize(raw)  # summarized again with the current rules
         else:
             summary = profile.Profile(
