@@ -14,6 +14,12 @@ floor endpoints, or a variant of it with one technique switched off, chosen by B
 |            | instead of read from the stored aggregates                                    |
 | projection | reviews and users fetched with a projection of what the page renders          |
 
+BENCH_FIXES (comma-separated) patches a variant further: `rulesperrequest` (the limit rules
+built per request, as before schema/limits.py made them once), `noprefetch` (Review.user awaits
+the loader per review), `fastleaf` (proposed: bench.fastpath's execution context), `doccache`
+(bench.fastpath's DocumentCache), `gcfreeze`. BENCH_SKIP_INDEXES=1 opens the services without
+creating indexes (the grow database, see bench.data).
+
 uvloop+httptools versus asyncio+h11 is a uvicorn flag (`bench.serve --loop --http`); APQ and
 the response cache are request bodies and a setting (RESPONSE_CACHE). Every variant also
 counts the responses it completed per path (GET /bench/stats), so that CPU time can be
@@ -290,28 +296,23 @@ def graphql_app(variant: str, settings: Settings) -> ASGIApp:
     raise SystemExit(f"BENCH_VARIANT must be one of {', '.join(VARIANTS)}; got {variant!r}")
 
 
-def _stable_limit_rules() -> None:
-    """Proposed fix, measured here: the limit extensions' validation rules made once per
-    process instead of once per request. strawberry's QueryDepthLimiter and MaxAliasesLimiter
-    (and schema.limits' depth rule) define a new rule class in every instance; built by
-    per-request factories, every request brings new classes, so ValidationCache (keyed by the
-    rules) never hits and every request is validated in full. Same rules, same errors."""
-    from strawberry.extensions import AddValidationRules
+def _rules_per_request() -> None:
+    """Technique switched off (the state before schema/limits.py made its rules once): the
+    depth and alias rules built per request, as strawberry's QueryDepthLimiter and
+    MaxAliasesLimiter do when given as per-request factories. Every request then brings new
+    rule classes, so ValidationCache (keyed by the rules) never hits."""
+    from strawberry.extensions import AddValidationRules, MaxAliasesLimiter, MaxTokensLimiter
 
     import schema.limits
 
-    original = schema.limits.Limits.extensions
-
     def extensions(self: schema.limits.Limits) -> list[Any]:
-        others: list[Any] = []
-        rules: list[Any] = []
-        for factory in original(self):
-            made = factory()
-            if isinstance(made, AddValidationRules):
-                rules += made.validation_rules
-            else:
-                others.append(factory)
-        return [*others, lambda: AddValidationRules(rules)]
+        cost_rule = schema.limits.cost_limit_rule(self.max_cost)
+        return [
+            lambda: MaxTokensLimiter(max_token_count=self.max_tokens),
+            lambda: AddValidationRules([schema.limits.depth_limit_rule(self.max_depth)]),
+            lambda: MaxAliasesLimiter(max_alias_count=self.max_aliases),
+            lambda: AddValidationRules([cost_rule]),
+        ]
 
     schema.limits.Limits.extensions = extensions  # type: ignore[method-assign]
 
@@ -352,7 +353,7 @@ def _no_prefetch() -> None:
 
 
 FIXES = {
-    "stablerules": _stable_limit_rules,
+    "rulesperrequest": _rules_per_request,
     "gcfreeze": lambda: None,
     "noprefetch": _no_prefetch,
 }
