@@ -1,12 +1,15 @@
-"""Test helpers: a GraphQL-over-HTTP client and the app under test with its own database."""
+"""Test helpers: a GraphQL-over-HTTP client, the app under test with its own database, and
+source documents for tests that insert them directly."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import uuid4
 
 import httpx
+from bson import ObjectId
 from starlette.applications import Starlette
 
 from schema.asgi import build_app
@@ -118,3 +121,52 @@ async def running_app(settings: Settings) -> AsyncIterator[AppUnderTest]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield AppUnderTest(app, settings, app.state.services, GraphQLClient(http))
+
+
+# --- source documents, shaped as service/documents.py, for tests that insert them directly ---
+
+
+def user_doc(username: str, created_at: datetime, **fields: Any) -> dict[str, Any]:
+    """A user with no password (who cannot log in); `fields` replace the defaults."""
+    return {
+        "_id": ObjectId(),
+        "username": username,
+        "username_key": username.lower(),
+        "display_name": username,
+        "password_hash": None,
+        "avatar_url": None,
+        "bio": None,
+        "authored_books_count": 0,
+        "created_at": created_at,
+        "reviews_count": 0,
+        "followers_count": 0,
+        "following_count": 0,
+        **fields,
+    }
+
+
+def review_doc(
+    user_id: ObjectId,
+    book_id: ObjectId,
+    created_at: datetime,
+    *,
+    text: str | None = None,
+    rating: int | None = None,
+    shelf: str | None = "READ",
+    likes_count: int = 0,
+) -> dict[str, Any]:
+    """A user's entry for a book (a review when it has a text), as first written."""
+    return {
+        "_id": ObjectId(),
+        "user_id": user_id,
+        "book_id": book_id,
+        "shelf": shelf,
+        "rating": rating,
+        "text": text,
+        "has_text": bool(text),
+        "spoiler": False,
+        "created_at": created_at,
+        "updated_at": created_at,
+        "likes_count": likes_count,
+        "comments_count": 0,
+    }

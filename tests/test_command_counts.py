@@ -19,7 +19,7 @@ from bson import ObjectId
 from service.embedded import Servers
 from service.ids import parse_global_id, to_global_id
 from service.mongo import Store
-from tests.support import AppUnderTest, app_settings, running_app
+from tests.support import AppUnderTest, app_settings, review_doc, running_app, user_doc
 from workers.reconcile import reconcile
 
 T0 = datetime(2012, 1, 1, tzinfo=UTC)
@@ -80,42 +80,6 @@ def book_doc(title: str, author_ids: list[ObjectId]) -> dict[str, Any]:
     }
 
 
-def user_doc(username: str) -> dict[str, Any]:
-    return {
-        "_id": ObjectId(),
-        "username": username,
-        "username_key": username.lower(),
-        "display_name": username,
-        "password_hash": None,
-        "avatar_url": None,
-        "bio": None,
-        "authored_books_count": 0,
-        "created_at": T0,
-        "reviews_count": 0,
-        "followers_count": 0,
-        "following_count": 0,
-    }
-
-
-def review_doc(
-    user_id: ObjectId, book_id: ObjectId, created_at: datetime, text: str | None, rating: int
-) -> dict[str, Any]:
-    return {
-        "_id": ObjectId(),
-        "user_id": user_id,
-        "book_id": book_id,
-        "shelf": "READ",
-        "rating": rating,
-        "text": text,
-        "has_text": bool(text),
-        "spoiler": False,
-        "created_at": created_at,
-        "updated_at": created_at,
-        "likes_count": 0,
-        "comments_count": 0,
-    }
-
-
 @dataclass
 class Pages:
     app: AppUnderTest
@@ -144,16 +108,20 @@ async def build_pages(app: AppUnderTest) -> Pages:
     ]
     author_ids = [a["_id"] for a in authors]
     small, large = book_doc("Small", author_ids), book_doc("Large", author_ids)
-    users = [user_doc(f"reviewer{i:02d}") for i in range(33)]
+    users = [user_doc(f"reviewer{i:02d}", T0) for i in range(33)]
     reviews = [
-        review_doc(u["_id"], small["_id"], T0 + timedelta(days=i), f"small {i}", i % 5 + 1)
+        review_doc(
+            u["_id"], small["_id"], T0 + timedelta(days=i), text=f"small {i}", rating=i % 5 + 1
+        )
         for i, u in enumerate(users[:3])
     ] + [
-        review_doc(u["_id"], large["_id"], T0 + timedelta(days=i), f"large {i}", i % 5 + 1)
+        review_doc(
+            u["_id"], large["_id"], T0 + timedelta(days=i), text=f"large {i}", rating=i % 5 + 1
+        )
         for i, u in enumerate(users[3:])
     ]
     # The viewer's own entries: rated, no text (so they are not among the listed reviews).
-    viewer_entries = [review_doc(viewer_id, book["_id"], T0, None, 4) for book in (small, large)]
+    viewer_entries = [review_doc(viewer_id, book["_id"], T0, rating=4) for book in (small, large)]
     # The viewer likes every other review and follows every third reviewer and one author.
     liked = reviews[::2]
     followed = users[::3]

@@ -18,7 +18,14 @@ from bson import ObjectId
 from service.embedded import Servers
 from service.ids import to_global_id
 from service.mongo import Store
-from tests.support import AppUnderTest, GraphQLClient, app_settings, running_app
+from tests.support import (
+    AppUnderTest,
+    GraphQLClient,
+    app_settings,
+    review_doc,
+    running_app,
+    user_doc,
+)
 from workers.reconcile import reconcile
 
 T0 = datetime(2015, 6, 1, tzinfo=UTC)
@@ -38,49 +45,6 @@ def book_doc(title: str) -> dict[str, Any]:
         "rating_stats": {"counts": [0, 0, 0, 0, 0], "count": 0, "sum": 0, "updated_at": None},
         "shelf_counts": {"want_to_read": 0, "currently_reading": 0, "read": 0},
         "reviews_count": 0,
-    }
-
-
-def user_doc(username: str) -> dict[str, Any]:
-    return {
-        "_id": ObjectId(),
-        "username": username,
-        "username_key": username.lower(),
-        "display_name": username,
-        "password_hash": None,
-        "avatar_url": None,
-        "bio": None,
-        "authored_books_count": 0,
-        "created_at": T0,
-        "reviews_count": 0,
-        "followers_count": 0,
-        "following_count": 0,
-    }
-
-
-def review_doc(
-    user_id: ObjectId,
-    book_id: ObjectId,
-    created_at: datetime,
-    *,
-    text: str | None = None,
-    rating: int | None = None,
-    shelf: str | None = "READ",
-    likes_count: int = 0,
-) -> dict[str, Any]:
-    return {
-        "_id": ObjectId(),
-        "user_id": user_id,
-        "book_id": book_id,
-        "shelf": shelf,
-        "rating": rating,
-        "text": text,
-        "has_text": bool(text),
-        "spoiler": False,
-        "created_at": created_at,
-        "updated_at": created_at,
-        "likes_count": likes_count,
-        "comments_count": 0,
     }
 
 
@@ -134,7 +98,7 @@ class Reviewed:
 
 async def build_reviewed(store: Store) -> dict[str, Any]:
     book, other_book = book_doc("The Dance of Intimacy"), book_doc("The Dance of Anger")
-    users = [user_doc(f"reader{i:02d}") for i in range(REVIEWS + 5)]
+    users = [user_doc(f"reader{i:02d}", T0) for i in range(REVIEWS + 5)]
     reviews: list[dict[str, Any]] = []
     for i in range(REVIEWS):
         # Reviews 10 to 14 share one instant: their order falls to the _id (10 and 14 also
@@ -189,7 +153,7 @@ async def build_reviewed(store: Store) -> dict[str, Any]:
         for k in range(7)
     ]
     # A reader with entries on eight more books, on various shelves.
-    shelver = user_doc("Shelver")
+    shelver = user_doc("Shelver", T0)
     shelf_books = [book_doc(f"Shelf book {k}") for k in range(8)]
     shelves = ["WANT_TO_READ", "READ", "CURRENTLY_READING", "WANT_TO_READ"]
     shelver_entries = [
@@ -369,7 +333,7 @@ async def test_next_page_continues_where_the_last_ended_when_new_reviews_arrive(
 ) -> None:
     store = app.services.store
     book = book_doc("Live book")
-    users = [user_doc(f"r{i}") for i in range(16)]
+    users = [user_doc(f"r{i}", T0) for i in range(16)]
     existing = [
         review_doc(
             u["_id"],

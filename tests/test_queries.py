@@ -15,7 +15,8 @@ from service.demo.seed_page import read_seed_page, scaled_count
 from service.ids import parse_global_id, to_global_id
 from service.mongo import Store
 from tests.conftest import DemoApp
-from tests.support import AppUnderTest, GraphQLClient
+from tests.support import AppUnderTest, GraphQLClient, review_doc
+from tests.support import user_doc as plain_user_doc
 from workers.reconcile import reconcile
 
 T0 = datetime(2020, 1, 1, tzinfo=UTC)
@@ -56,46 +57,9 @@ def book_doc(title: str, author_ids: list[ObjectId] | None = None, **fields: Any
 
 
 def user_doc(username: str, **fields: Any) -> dict[str, Any]:
-    return {
-        "_id": ObjectId(),
-        "username": username,
-        "username_key": username.lower(),
-        "display_name": username.title(),
-        "password_hash": None,
-        "avatar_url": None,
-        "bio": None,
-        "authored_books_count": 0,
-        "created_at": T0,
-        "reviews_count": 0,
-        "followers_count": 0,
-        "following_count": 0,
-        **fields,
-    }
-
-
-def review_doc(
-    user_id: ObjectId,
-    book_id: ObjectId,
-    *,
-    text: str | None = None,
-    rating: int | None = None,
-    shelf: str | None = "READ",
-    created_at: datetime = T0,
-) -> dict[str, Any]:
-    return {
-        "_id": ObjectId(),
-        "user_id": user_id,
-        "book_id": book_id,
-        "shelf": shelf,
-        "rating": rating,
-        "text": text,
-        "has_text": bool(text),
-        "spoiler": False,
-        "created_at": created_at,
-        "updated_at": created_at,
-        "likes_count": 0,
-        "comments_count": 0,
-    }
+    """A user whose display name is the title-cased username unless `fields` name one."""
+    fields.setdefault("display_name", username.title())
+    return plain_user_doc(username, T0, **fields)
 
 
 def comment_doc(review_id: ObjectId, user_id: ObjectId, text: str) -> dict[str, Any]:
@@ -139,7 +103,7 @@ async def one_of_each(app: AppUnderTest) -> dict[str, dict[str, Any]]:
     author = author_doc("Harriet Lerner")
     book = book_doc("The Dance of Anger", [author["_id"]])
     user = user_doc("heather")
-    review = review_doc(user["_id"], book["_id"], text="Excellent", rating=5)
+    review = review_doc(user["_id"], book["_id"], T0, text="Excellent", rating=5)
     comment = comment_doc(review["_id"], user["_id"], "Agreed")
     await insert(store, "authors", author)
     await insert(store, "books", book)
@@ -594,9 +558,9 @@ async def test_friends_reviews_shows_reviews_of_users_the_viewer_follows(
     store = app.services.store
     book, other_book = book_doc("The Dance of Intimacy"), book_doc("Other")
     friend, stranger = user_doc("friend"), user_doc("stranger")
-    friend_review = review_doc(friend["_id"], book["_id"], text="A friend's view", rating=4)
-    friend_rating_only = review_doc(friend["_id"], other_book["_id"], rating=2)
-    stranger_review = review_doc(stranger["_id"], book["_id"], text="A stranger's view")
+    friend_review = review_doc(friend["_id"], book["_id"], T0, text="A friend's view", rating=4)
+    friend_rating_only = review_doc(friend["_id"], other_book["_id"], T0, rating=2)
+    stranger_review = review_doc(stranger["_id"], book["_id"], T0, text="A stranger's view")
     await insert(store, "books", book, other_book)
     await insert(store, "users", friend, stranger)
     await insert(store, "reviews", friend_review, friend_rating_only, stranger_review)
@@ -625,7 +589,7 @@ async def test_friends_reviews_is_empty_for_anonymous_and_for_viewers_following_
     book, friend = book_doc("The Dance of Intimacy"), user_doc("friend")
     await insert(store, "books", book)
     await insert(store, "users", friend)
-    await insert(store, "reviews", review_doc(friend["_id"], book["_id"], text="Hello"))
+    await insert(store, "reviews", review_doc(friend["_id"], book["_id"], T0, text="Hello"))
     token, _ = await app.client.sign_up("loner")
 
     for as_token in (None, token):

@@ -1,7 +1,8 @@
 """Relay connections. totalCount is counted only when a query selects it."""
 
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Awaitable, Callable, Iterable
+from itertools import starmap
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, Self
 
 import strawberry
 
@@ -27,6 +28,28 @@ def page_info(page: Page) -> PageInfo:
     )
 
 
+class _Counted(Protocol):
+    counter: Counter
+
+
+async def _total_count(root: _Counted) -> int:
+    return await root.counter()
+
+
+def _connection[C](
+    cls: Callable[..., C],
+    edge: Callable[..., Any],
+    page: Page,
+    counter: Counter,
+    nodes: Iterable[Any],
+) -> C:
+    """A connection of `cls` over the page: one `edge` per document with its node from `nodes`
+    (in the page's order), the page info, and the totalCount counter."""
+    cursor_of = page.ordering.cursor_of
+    edges = [edge(cursor=cursor_of(d), node=n) for d, n in zip(page.docs, nodes, strict=True)]
+    return cls(edges=edges, page_info=page_info(page), counter=counter)
+
+
 @strawberry.type(name="BookEdge")
 class BookEdge:
     cursor: str
@@ -38,17 +61,13 @@ class BookConnection:
     edges: list[BookEdge]
     page_info: PageInfo
     counter: strawberry.Private[Counter]
-
-    @strawberry.field
-    async def total_count(self) -> int:
-        return await self.counter()
+    total_count: int = strawberry.field(resolver=_total_count)
 
     @classmethod
-    def of(cls, page: Page, counter: Counter) -> "BookConnection":
+    def of(cls, page: Page, counter: Counter) -> Self:
         from schema.types.book import Book
 
-        edges = [BookEdge(cursor=page.ordering.cursor_of(d), node=Book.of(d)) for d in page.docs]
-        return cls(edges=edges, page_info=page_info(page), counter=counter)
+        return _connection(cls, BookEdge, page, counter, map(Book.of, page.docs))
 
 
 @strawberry.type(name="ReviewEdge")
@@ -62,23 +81,18 @@ class ReviewConnection:
     edges: list[ReviewEdge]
     page_info: PageInfo
     counter: strawberry.Private[Counter]
-
-    @strawberry.field
-    async def total_count(self) -> int:
-        return await self.counter()
+    total_count: int = strawberry.field(resolver=_total_count)
 
     @classmethod
-    def of(
-        cls, page: Page, counter: Counter, users: list[Document | None] | None = None
-    ) -> "ReviewConnection":
+    def of(cls, page: Page, counter: Counter, users: list[Document | None] | None = None) -> Self:
         from schema.types.review import Review
 
-        reviewers = users if users is not None else [None] * len(page.docs)
-        edges = [
-            ReviewEdge(cursor=page.ordering.cursor_of(d), node=Review.of(d, u))
-            for d, u in zip(page.docs, reviewers, strict=True)
-        ]
-        return cls(edges=edges, page_info=page_info(page), counter=counter)
+        nodes: Iterable[Review]
+        if users is None:
+            nodes = map(Review.of, page.docs)
+        else:
+            nodes = starmap(Review.of, zip(page.docs, users, strict=True))
+        return _connection(cls, ReviewEdge, page, counter, nodes)
 
 
 @strawberry.type(name="CommentEdge")
@@ -92,19 +106,13 @@ class CommentConnection:
     edges: list[CommentEdge]
     page_info: PageInfo
     counter: strawberry.Private[Counter]
-
-    @strawberry.field
-    async def total_count(self) -> int:
-        return await self.counter()
+    total_count: int = strawberry.field(resolver=_total_count)
 
     @classmethod
-    def of(cls, page: Page, counter: Counter) -> "CommentConnection":
+    def of(cls, page: Page, counter: Counter) -> Self:
         from schema.types.comment import Comment
 
-        edges = [
-            CommentEdge(cursor=page.ordering.cursor_of(d), node=Comment.of(d)) for d in page.docs
-        ]
-        return cls(edges=edges, page_info=page_info(page), counter=counter)
+        return _connection(cls, CommentEdge, page, counter, map(Comment.of, page.docs))
 
 
 def empty_page_counter() -> Counter:
