@@ -5,15 +5,12 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (
-    DisableIntrospection,
-    ParserCache,
-    ValidationCache,
-)
+from strawberry.extensions import DisableIntrospection, ParserCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from schema.errors import classify
+from schema.execution import PlannedExecutionContext
 from schema.guard import OperationGuard
 from schema.limits import Limits
 from schema.mutations.root import Mutation
@@ -24,6 +21,7 @@ from schema.types.book import Book
 from schema.types.comment import Comment
 from schema.types.review import Review
 from schema.types.user import User
+from schema.validation_cache import DocumentValidationCache
 from service.settings import Settings
 
 CACHE_SIZE = 1024
@@ -49,7 +47,7 @@ def build_schema(settings: Settings | None = None) -> BookSchema:
     )
     extensions: list[Any] = [
         lambda: ParserCache(maxsize=CACHE_SIZE),
-        lambda: ValidationCache(maxsize=CACHE_SIZE),
+        DocumentValidationCache.factory(CACHE_SIZE),
         *limits.extensions(),
         OperationGuard,
     ]
@@ -61,6 +59,7 @@ def build_schema(settings: Settings | None = None) -> BookSchema:
         subscription=Subscription,
         types=[Book, Author, User, Review, Comment],
         extensions=extensions,
+        execution_context_class=PlannedExecutionContext,
         config=StrawberryConfig(
             disable_field_suggestions=settings.production,
             batching_config={"max_operations": settings.max_batch_operations},

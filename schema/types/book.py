@@ -27,6 +27,7 @@ from service.ids import to_global_id
 from service.mongo import Document
 from service.pagination import Page
 from service.repositories import entries
+from service.repositories.common import docs_by_ids
 
 if TYPE_CHECKING:
     from schema.types.author import Author
@@ -155,9 +156,11 @@ class Book(Node):
         query = entries.book_reviews_query(self.oid, star_filter, words)
         users = None
         if page.docs and selects_review_user(info):
-            # One batched find for the page's reviewers (what the per-review loads would have
-            # sent), so that each Review.user resolves synchronously.
-            users = await info.context.loaders.user.load_many([d["user_id"] for d in page.docs])
+            # One find for the page's reviewers (the command the per-review loads would have
+            # batched into), straight from the repository: each Review.user then resolves
+            # synchronously, and the page skips the loader's future and task per key.
+            found = await docs_by_ids(store.users, [d["user_id"] for d in page.docs])
+            users = [found.get(d["user_id"]) for d in page.docs]
         return ReviewConnection.of(page, count_of(store.reviews, query), users)
 
     @strawberry.field

@@ -1,11 +1,12 @@
 """Review: a user's entry for a book, with its likes and comments."""
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import strawberry
 
 from schema.context import Info
+from schema.execution import PREFETCHED
 from schema.types.connections import CommentConnection, count_of
 from schema.types.enums import Shelf
 from schema.types.node import Node
@@ -31,12 +32,15 @@ class Review(Node):
     likes_count: int
     comments_count: int
     doc: strawberry.Private[Document]
-    # The reviewer's document when the list that holds this review fetched it beforehand
-    # (Book.reviews does, for the whole page): `user` then resolves without awaiting.
-    user_doc: strawberry.Private[Document | None] = None
+    # The reviewer, when the list that holds this review fetched it beforehand (Book.reviews
+    # does, for the whole page): `user` then needs no loader, and the planned execution
+    # (schema.execution, PREFETCHED) reads it without calling the resolver.
+    prefetched_user: strawberry.Private[Optional["User"]] = None
 
     @classmethod
     def of(cls, doc: Document, user_doc: Document | None = None) -> "Review":
+        from schema.types.user import User
+
         shelf = doc.get("shelf")
         return cls(
             id=strawberry.ID(to_global_id("Review", doc["_id"])),
@@ -49,7 +53,7 @@ class Review(Node):
             likes_count=doc.get("likes_count", 0),
             comments_count=doc.get("comments_count", 0),
             doc=doc,
-            user_doc=user_doc,
+            prefetched_user=User.of(user_doc) if user_doc is not None else None,
         )
 
     @strawberry.field
@@ -61,14 +65,12 @@ class Review(Node):
             raise NotFound("this review's book no longer exists")
         return Book.of(doc)
 
-    @strawberry.field
+    @strawberry.field(metadata={PREFETCHED: "prefetched_user"})
     def user(self, info: Info) -> Annotated["User", strawberry.lazy("schema.types.user")]:
         # Synchronous when the user was fetched with the page (no coroutine, no task per
         # review); otherwise an awaitable that graphql-core awaits (batched by the loader).
-        from schema.types.user import User
-
-        if self.user_doc is not None:
-            return User.of(self.user_doc)
+        if self.prefetched_user is not None:
+            return self.prefetched_user
         return self._load_user(info)  # type: ignore[return-value]
 
     async def _load_user(self, info: Info) -> "User":
