@@ -16,8 +16,11 @@ floor endpoints, or a variant of it with one technique switched off, chosen by B
 
 BENCH_FIXES (comma-separated) patches a variant further: `rulesperrequest` (the limit rules
 built per request, as before schema/limits.py made them once), `noprefetch` (Review.user awaits
-the loader per review), `fastleaf` (proposed: bench.fastpath's execution context), `doccache`
-(bench.fastpath's DocumentCache), `gcfreeze`. BENCH_SKIP_INDEXES=1 opens the services without
+the loader per review), `loaderprefetch` (the page's reviewers fetched through the users
+DataLoader's load_many instead of one repository call), `stockexec` (graphql-core's own field
+execution instead of schema.execution's planned fast path), `strawberryvalcache` (Strawberry's
+ValidationCache, keyed by the document's hash, instead of schema.validation_cache), `gcfreeze`.
+BENCH_SKIP_INDEXES=1 opens the services without
 creating indexes (the grow database, see bench.data).
 
 uvloop+httptools versus asyncio+h11 is a uvicorn flag (`bench.serve --loop --http`); APQ and
@@ -44,6 +47,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.dataloader import DataLoader
 from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from bench import floor
 from schema.context import Context
@@ -58,6 +62,7 @@ from schema.types.book import Book
 from schema.types.comment import Comment
 from schema.types.review import Review
 from schema.types.user import User
+from schema.validation_cache import DocumentValidationCache
 from service.app import create_app
 from service.auth import bearer_token, read_token
 from service.logs import request_id_var
@@ -128,6 +133,7 @@ def schema_variant(
         subscription=Subscription,
         types=TYPES,
         extensions=[*kept, *add],
+        execution_context_class=base.execution_context_class,
         config=base.config,
     )
 
@@ -280,7 +286,8 @@ def graphql_app(variant: str, settings: Settings) -> ASGIApp:
         return PlainGraphQL(schema)
     if variant == "nocaches":
         return GraphQLApp(
-            schema_variant(settings, drop=(ParserCache, ValidationCache)), graphiql=graphiql
+            schema_variant(settings, drop=(ParserCache, DocumentValidationCache)),
+            graphiql=graphiql,
         )
     if variant == "stdjson":
         return StdJsonGraphQLApp(build_schema(settings), graphiql=graphiql)
@@ -327,12 +334,6 @@ def _skip_index_creation() -> None:
     service.app.open_services = functools.partial(open_services, create_indexes=False)
 
 
-def _fast_leaf(graphql: Any) -> None:
-    from bench.fastpath import FastLeafExecutionContext
-
-    graphql.schema.execution_context_class = FastLeafExecutionContext
-
-
 # Proposed changes, switched on per process with BENCH_FIXES=a,b: applied before the app is
 # built (FIXES) or to the GraphQL view once built (VIEW_FIXES).
 def _gc_freeze() -> None:
@@ -352,20 +353,56 @@ def _no_prefetch() -> None:
     schema.types.book.selects_review_user = lambda info: False
 
 
+def _loader_prefetch() -> None:
+    """Technique switched off: Book.reviews fetches the page's reviewers through the users
+    DataLoader (load_many: a future and a loader task per key; the same one find)."""
+    from contextvars import ContextVar
+
+    import schema.types.book
+
+    current: ContextVar[Loaders] = ContextVar("loaders")
+
+    def remembering(get_context: Any) -> Any:
+        async def wrapped(self: GraphQLApp, request: Any, response: Any) -> Context:
+            context = await get_context(self, request, response)
+            current.set(context.loaders)
+            return context
+
+        return wrapped
+
+    async def through_loader(collection: Any, ids: list[ObjectId]) -> dict[ObjectId, Document]:
+        docs = await current.get().user.load_many(ids)
+        return {d["_id"]: d for d in docs if d is not None}
+
+    for app_class in (GraphQLApp, VariantGraphQLApp):
+        app_class.get_context = remembering(app_class.get_context)  # type: ignore[method-assign]
+    schema.types.book.docs_by_ids = through_loader  # type: ignore[attr-defined]
+
+
 FIXES = {
     "rulesperrequest": _rules_per_request,
     "gcfreeze": lambda: None,
     "noprefetch": _no_prefetch,
+    "loaderprefetch": _loader_prefetch,
 }
 
 
-def _document_cache(graphql: Any) -> None:
-    from bench.fastpath import document_cache_extensions
+def _stock_execution(graphql: Any) -> None:
+    """graphql-core's own execution of every field (Strawberry's default execution context)."""
+    graphql.schema.execution_context_class = StrawberryGraphQLCoreExecutionContext
 
-    graphql.schema.extensions = tuple(document_cache_extensions(graphql.schema.extensions))
+
+def _strawberry_validation_cache(graphql: Any) -> None:
+    """Strawberry's ValidationCache (an lru_cache that hashes the document on every request)."""
+    graphql.schema.extensions = tuple(
+        (lambda: ValidationCache(maxsize=1024))
+        if issubclass(_extension_type(f), DocumentValidationCache)
+        else f
+        for f in graphql.schema.extensions
+    )
 
 
-VIEW_FIXES = {"fastleaf": _fast_leaf, "doccache": _document_cache}
+VIEW_FIXES = {"stockexec": _stock_execution, "strawberryvalcache": _strawberry_validation_cache}
 
 
 def build() -> Counted:
