@@ -3,6 +3,7 @@ automatic persisted queries, the anonymous response cache, and the
 `application/graphql-response+json` rules (request errors are HTTP 400 without data)."""
 
 import time
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -268,9 +269,11 @@ class GraphQLApp(GraphQL[Context, None]):
         return key, epoch
 
 
+@lru_cache(maxsize=1024)
 def _operation_name(document: str | None, operation_name: str | None) -> str | None:
     """The name an executed operation gets in the metrics: the requested one, else the first
-    operation's (None for a hash-only persisted query, whose document is not at hand)."""
+    operation's (None for a hash-only persisted query, whose document is not at hand). Cached:
+    a response-cache hit without `operationName` would otherwise parse the document."""
     if operation_name or document is None:
         return operation_name
     try:
