@@ -5,7 +5,8 @@ CommandListener on the service's own client). Two books are built directly in Mo
 with 3 and one with 30 text reviews by distinct users; the same book-page query runs against
 both, anonymously and as a viewer, with the counter reset right before each query. DataLoaders
 batch every per-review lookup (users, the viewer's likes and follows) into one command each,
-so the counts must be equal, and they are pinned to the exact numbers below.
+so the counts must be equal, and they are pinned to the exact numbers below. Every mutation
+is pinned the same way (MUTATION_STEPS); aggregate writes per burst are in test_bursts.py.
 """
 
 from collections.abc import AsyncIterator
@@ -240,3 +241,114 @@ async def test_counting_sees_every_command(pages: Pages) -> None:
     )
     assert counter.total == 3  # book, page of reviews, and the count (an aggregate)
     assert counter.counts.get("aggregate") == 1
+
+
+# --- mutations -------------------------------------------------------------------------------
+
+# Each mutation with the small selection a page sends back, in an order in which every step
+# changes something (a first rating, a second one, ...), and the commands it costs. Every
+# changing mutation writes its outbox entry (insert) before the source write and removes it
+# (delete) once the event is in the stream.
+MUTATION_STEPS: list[tuple[str, str, dict[str, int]]] = [
+    (
+        "rateBook, first rating",
+        "mutation($b: ID!) { rateBook(bookId: $b, stars: 4) { id rating } }",
+        {"find": 1, "findAndModify": 1, "insert": 1, "delete": 1},
+    ),
+    (
+        "rateBook, changed rating",
+        "mutation($b: ID!) { rateBook(bookId: $b, stars: 5) { id rating } }",
+        {"find": 1, "findAndModify": 1, "insert": 1, "delete": 1},
+    ),
+    (
+        "setShelf",
+        "mutation($b: ID!) { setShelf(bookId: $b, shelf: CURRENTLY_READING) { id shelf } }",
+        {"find": 1, "findAndModify": 1, "insert": 1, "delete": 1},
+    ),
+    (
+        "writeReview",
+        'mutation($b: ID!) { writeReview(input: {bookId: $b, text: "Good."}) { id text } }',
+        {"find": 1, "findAndModify": 1, "insert": 1, "delete": 1},
+    ),
+    (
+        "likeReview",
+        "mutation($r: ID!) { likeReview(reviewId: $r) { id likesCount } }",
+        # The like is an upsert (update): liking twice stores one like.
+        {"find": 1, "insert": 1, "update": 1, "delete": 1},
+    ),
+    (
+        "unlikeReview",
+        "mutation($r: ID!) { unlikeReview(reviewId: $r) { id likesCount } }",
+        {"find": 1, "insert": 1, "delete": 2},
+    ),
+    (
+        "addComment",
+        'mutation($r: ID!) { addComment(reviewId: $r, text: "Agreed.") { id text } }',
+        {"find": 1, "insert": 2, "delete": 1},
+    ),
+    (
+        "followUser",
+        "mutation($u: ID!) { followUser(userId: $u) { id viewerIsFollowing } }",
+        # The target must exist (find); the answer reads it and the viewer's follow (2 finds).
+        {"find": 3, "insert": 1, "update": 1, "delete": 1},
+    ),
+    (
+        "unfollowUser",
+        "mutation($u: ID!) { unfollowUser(userId: $u) { id viewerIsFollowing } }",
+        {"find": 3, "insert": 1, "delete": 2},
+    ),
+    (
+        "followAuthor",
+        "mutation($a: ID!) { followAuthor(authorId: $a) { id viewerIsFollowing } }",
+        # The target must exist (find); the answer reads it and the viewer's follow (2 finds).
+        {"find": 3, "insert": 1, "update": 1, "delete": 1},
+    ),
+    (
+        "unfollowAuthor",
+        "mutation($a: ID!) { unfollowAuthor(authorId: $a) { id viewerIsFollowing } }",
+        {"find": 3, "insert": 1, "delete": 2},
+    ),
+    (
+        "clearRating",
+        "mutation($b: ID!) { clearRating(bookId: $b) { id rating } }",
+        {"find": 1, "findAndModify": 1, "insert": 1, "delete": 1},
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+async def mutation_counts(servers: Servers) -> AsyncIterator[dict[str, dict[str, int]]]:
+    """The commands of every step of MUTATION_STEPS, run once in order on a database of its own."""
+    async with running_app(app_settings(servers.mongodb_url, servers.redis_url)) as app:
+        store: Store = app.services.store
+        author = {"_id": ObjectId(), "name": "An Author", "books_count": 1, "followers_count": 0}
+        book = book_doc("Counted", [author["_id"]])
+        reviewer = user_doc("counted_reviewer", T0)
+        review = review_doc(reviewer["_id"], book["_id"], T0, text="A review.", rating=3)
+        await store.authors.insert_one(author)
+        await store.books.insert_one(book)
+        await store.users.insert_one(reviewer)
+        await store.reviews.insert_one(review)
+        token, _ = await app.client.sign_up("counting_viewer")
+        variables = {
+            "b": to_global_id("Book", book["_id"]),
+            "r": to_global_id("Review", review["_id"]),
+            "u": to_global_id("User", reviewer["_id"]),
+            "a": to_global_id("Author", author["_id"]),
+        }
+        counts: dict[str, dict[str, int]] = {}
+        for name, document, _ in MUTATION_STEPS:
+            used = {k: v for k, v in variables.items() if f"${k}" in document}
+            app.services.commands.reset()
+            await app.client.data(document, used, token)
+            counts[name] = dict(app.services.commands.counts)
+        yield counts
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"), [(name, expected) for name, _, expected in MUTATION_STEPS]
+)
+async def test_mutation_costs_a_fixed_number_of_commands(
+    mutation_counts: dict[str, dict[str, int]], name: str, expected: dict[str, int]
+) -> None:
+    assert mutation_counts[name] == expected
