@@ -65,7 +65,6 @@ from schema.types.user import User
 from schema.validation_cache import DocumentValidationCache
 from service.app import create_app
 from service.auth import bearer_token, read_token
-from service.logs import request_id_var
 from service.mongo import Document, Store
 from service.repositories.common import docs_by_ids
 from service.settings import Settings, get_settings
@@ -226,29 +225,6 @@ def _project_book_reviews() -> None:
     entries.fetch_page = fetch_page
 
 
-class VariantGraphQLApp(GraphQLApp):
-    """GraphQLApp with another Loaders class (same get_context otherwise)."""
-
-    loaders_class: type[Loaders] = Loaders
-
-    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        services = request.app.state.services
-        token = bearer_token(request.headers.get("authorization"))
-        viewer = read_token(token, services.jwt_secret) if token else None
-        context = Context(
-            services=services,
-            viewer_id=viewer,
-            loaders=self.loaders_class(services.store, viewer),
-            request=request,
-            response=response,
-            credentials_sent=token is not None,
-        )
-        request_id_var.set(context.request_id)
-        if isinstance(request, Request):
-            request.state.graphql_context = context
-        return context
-
-
 class StdJsonGraphQLApp(GraphQLApp):
     def encode_json(self, data: object) -> bytes:
         return GraphQL.encode_json(self, data)  # type: ignore[return-value]
@@ -271,8 +247,8 @@ class PlainGraphQL(GraphQL[Context, None]):
         )
 
 
-def _with_loaders(loaders: type[Loaders]) -> type[VariantGraphQLApp]:
-    return type(f"{loaders.__name__}App", (VariantGraphQLApp,), {"loaders_class": loaders})
+def _with_loaders(loaders: type[Loaders]) -> type[GraphQLApp]:
+    return type(f"{loaders.__name__}App", (GraphQLApp,), {"loaders_class": loaders})
 
 
 def graphql_app(variant: str, settings: Settings) -> ASGIApp:
@@ -374,8 +350,7 @@ def _loader_prefetch() -> None:
         docs = await current.get().user.load_many(ids)
         return {d["_id"]: d for d in docs if d is not None}
 
-    for app_class in (GraphQLApp, VariantGraphQLApp):
-        app_class.get_context = remembering(app_class.get_context)  # type: ignore[method-assign]
+    GraphQLApp.get_context = remembering(GraphQLApp.get_context)  # type: ignore[method-assign]
     schema.types.book.docs_by_ids = through_loader  # type: ignore[attr-defined]
 
 

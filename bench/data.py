@@ -32,6 +32,7 @@ from bson import ObjectId
 
 from service import auth
 from service.demo.seed_page import read_seed_page
+from service.documents import new_entry
 from service.mongo import Store, ensure_indexes, make_client
 from service.settings import Settings
 from workers.reconcile import reconcile
@@ -123,21 +124,7 @@ def _user(i: int, prefix: str) -> dict[str, Any]:
 def _entry(
     user_id: ObjectId, book_id: ObjectId, created: datetime, text: str | None, rating: int | None
 ) -> dict[str, Any]:
-    created = _ms(created)
-    return {
-        "_id": ObjectId(),
-        "user_id": user_id,
-        "book_id": book_id,
-        "shelf": "READ",
-        "rating": rating,
-        "text": text,
-        "has_text": bool(text),
-        "spoiler": False,
-        "created_at": created,
-        "updated_at": created,
-        "likes_count": 0,
-        "comments_count": 0,
-    }
+    return dict(new_entry(user_id, book_id, _ms(created), rating=rating, text=text))
 
 
 def _texts() -> list[str]:

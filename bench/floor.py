@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from service import validation
 from service.auth import bearer_token, read_token
-from service.errors import ServiceError
+from service.errors import ServiceError, Unauthenticated
 from service.ids import from_global_id, to_global_id
 from service.mongo import Document
 from service.pagination import fetch_page
@@ -187,33 +187,40 @@ async def book_page(request: Request) -> Response:
     return _json({"data": {"book": book}})
 
 
-async def rate_book(request: Request) -> Response:
+async def _mutation_input(request: Request) -> tuple[Services, ObjectId, dict[str, Any]]:
+    """(services, viewer, variables) of a floor mutation; Unauthenticated without a token."""
     services: Services = request.app.state.services
+    variables = orjson.loads(await request.body()).get("variables") or {}
+    viewer = _viewer(request, services)
+    if viewer is None:
+        raise Unauthenticated("needs a viewer")
+    return services, viewer, variables
+
+
+def _refused(error: ServiceError) -> Response:
+    status = 401 if isinstance(error, Unauthenticated) else 400
+    return _json({"errors": [{"message": str(error)}]}, status)
+
+
+async def rate_book(request: Request) -> Response:
     try:
-        variables = orjson.loads(await request.body()).get("variables") or {}
-        viewer = _viewer(request, services)
-        if viewer is None:
-            return _json({"errors": [{"message": "needs a viewer"}]}, 401)
+        services, viewer, variables = await _mutation_input(request)
         book_id = from_global_id(str(variables.get("b")), "Book", "bookId")
         stars = validation.stars(int(variables.get("s") or 0))
         doc = await entries.rate_book(services.store, services.publisher, viewer, book_id, stars)
     except ServiceError as refused:
-        return _json({"errors": [{"message": str(refused)}]}, 400)
+        return _refused(refused)
     review = {"id": to_global_id("Review", doc["_id"]), "rating": doc.get("rating")}
     return _json({"data": {"rateBook": review}})
 
 
 async def like_review(request: Request) -> Response:
-    services: Services = request.app.state.services
     try:
-        variables = orjson.loads(await request.body()).get("variables") or {}
-        viewer = _viewer(request, services)
-        if viewer is None:
-            return _json({"errors": [{"message": "needs a viewer"}]}, 401)
+        services, viewer, variables = await _mutation_input(request)
         review_id = from_global_id(str(variables.get("r")), "Review", "reviewId")
         doc = await social.like(services.store, services.publisher, viewer, review_id)
     except ServiceError as refused:
-        return _json({"errors": [{"message": str(refused)}]}, 400)
+        return _refused(refused)
     review = {"id": to_global_id("Review", doc["_id"]), "likesCount": doc.get("likes_count", 0)}
     return _json({"data": {"likeReview": review}})
 

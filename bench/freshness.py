@@ -44,7 +44,7 @@ from bson import ObjectId  # noqa: E402
 from pymongo import MongoClient  # noqa: E402
 
 from service import auth  # noqa: E402
-from service.embedded import embedded_servers, free_port, python_env  # noqa: E402
+from service.embedded import embedded_servers, free_port, settings_env  # noqa: E402
 from service.ids import to_global_id  # noqa: E402
 from service.repositories.users import new_user  # noqa: E402
 from service.settings import Settings  # noqa: E402
@@ -63,15 +63,6 @@ class Timeline:
     polls: list[tuple[float, int]] = field(default_factory=list)  # (response time, count)
     poll_latency: list[float] = field(default_factory=list)
     pushes: list[tuple[float, int]] = field(default_factory=list)  # (arrival time, count)
-
-
-def child_env(settings: Settings, **extra: str) -> dict[str, str]:
-    env = python_env()
-    for name, value in settings.model_dump().items():
-        if value is not None:
-            env[name.upper()] = str(value)
-    env.update(extra)
-    return env
 
 
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -267,11 +258,13 @@ def main() -> int:
         port = free_port()
         api = start(
             ["serve"],
-            child_env(settings, HOST="127.0.0.1", PORT=str(port)),
+            settings_env(settings, HOST="127.0.0.1", PORT=str(port)),
             options.logs / "api.log",
         )
         worker = start(
-            ["worker", "run", "--name", "bench"], child_env(settings), options.logs / "worker.log"
+            ["worker", "run", "--name", "bench"],
+            settings_env(settings),
+            options.logs / "worker.log",
         )
         url = f"http://127.0.0.1:{port}"
         try:

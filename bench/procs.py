@@ -12,19 +12,10 @@ from pathlib import Path
 import httpx
 
 from bench.load import Api, BenchError
-from service.embedded import free_port, python_env
+from service.embedded import free_port, settings_env
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
-    env = python_env()
-    for name, value in settings.model_dump().items():
-        if value is not None:
-            env[name.upper()] = str(value)
-    env.update(extra)
-    return env
 
 
 def _pinned(cores: set[int] | None) -> Callable[[], None] | None:
@@ -49,6 +40,23 @@ class Started:
     log: Path
 
 
+def _spawn(
+    module_args: list[str], env: dict[str, str], log: Path, cores: set[int] | None
+) -> subprocess.Popen[bytes]:
+    """`python -m <module_args>` in its own session, pinned to `cores`, logging to `log`."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", *module_args],
+            env=env,
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_pinned(cores),
+        )
+
+
 def start_api(spec: ApiSpec, cores: set[int] | None, logs: Path) -> Started:
     port = free_port()
     env = settings_env(
@@ -59,17 +67,7 @@ def start_api(spec: ApiSpec, cores: set[int] | None, logs: Path) -> Started:
         **spec.env,
     )
     log = logs / f"api-{spec.name}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bench.serve", "--loop", spec.loop, "--http", spec.http],
-            env=env,
-            cwd=ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_pinned(cores),
-        )
+    process = _spawn(["bench.serve", "--loop", spec.loop, "--http", spec.http], env, log, cores)
     return Started(spec, process, Api(spec.name, f"http://127.0.0.1:{port}", process.pid), log)
 
 
@@ -91,29 +89,5 @@ def wait_healthy(started: Iterable[Started], timeout: float = 180) -> None:
 
 
 def start_worker(settings: Settings, cores: set[int] | None, logs: Path) -> subprocess.Popen[bytes]:
-    log = logs / "worker.log"
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "worker", "run", "--name", "bench"],
-            env=settings_env(settings),
-            cwd=ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_pinned(cores),
-        )
-
-
-def stop(processes: Iterable[subprocess.Popen[bytes]], timeout: float = 15) -> None:
-    processes = list(processes)
-    for process in processes:
-        if process.poll() is None:
-            process.terminate()
-    deadline = time.monotonic() + timeout
-    for process in processes:
-        try:
-            process.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    args = ["service.cli", "worker", "run", "--name", "bench"]
+    return _spawn(args, settings_env(settings), logs / "worker.log", cores)

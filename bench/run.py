@@ -41,8 +41,8 @@ from bson import ObjectId
 
 from bench import data, freshness, profile, queries, worker_bench
 from bench.load import Api, BenchError, Load, Sample, Wrk, measure, require_wrk
-from bench.procs import ROOT, ApiSpec, Started, start_api, start_worker, stop, wait_healthy
-from service.embedded import embedded_servers
+from bench.procs import ROOT, ApiSpec, Started, start_api, start_worker, wait_healthy
+from service.embedded import embedded_servers, stop_processes
 from service.ids import to_global_id
 from service.settings import Settings
 
@@ -525,7 +525,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             fresh = run_freshness(options, apis["cached"], main_settings)
         finally:
-            stop([s.process for s in started] + [worker])
+            stop_processes(*[s.process for s in started], worker, timeout=15)
 
     elapsed = time.monotonic() - started_at
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")

@@ -110,59 +110,43 @@ def _generated_is_type_of(object_type: GraphQLObjectType) -> tuple[bool, Any]:
 
 def make_plan(field: GraphQLField) -> Plan | None:
     definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    prefetched = (getattr(definition, "metadata", None) or {}).get(PREFETCHED)
-    if prefetched is not None:
-        return _prefetched_plan(field, definition, prefetched)
     if (
         definition is None
         or field.args
-        or not getattr(field.resolve, "_is_default", False)
+        or getattr(definition, "extensions", None)
+        or getattr(definition, "permission_classes", None)
+    ):
+        return None
+    prefetched = (getattr(definition, "metadata", None) or {}).get(PREFETCHED)
+    if prefetched is None and (
+        not getattr(field.resolve, "_is_default", False)
         or getattr(definition, "base_resolver", None) is not None
         or getattr(definition, "default_resolver", getattr) is not getattr
-        or getattr(definition, "extensions", None)
-        or getattr(definition, "permission_classes", None)
     ):
         return None
+    attribute = prefetched or definition.python_name
     kind: Any = field.type
     non_null = isinstance(kind, GraphQLNonNull)
     inner = kind.of_type if non_null else kind
-    if is_leaf_type(inner):
-        identity = _IDENTITY_TYPES.get(inner)
-        return Plan(LEAF, definition.python_name, inner, non_null, identity_type=identity)
+    if prefetched is None and is_leaf_type(inner):
+        return Plan(LEAF, attribute, inner, non_null, identity_type=_IDENTITY_TYPES.get(inner))
     if isinstance(inner, GraphQLObjectType):
-        usable, predicate = _generated_is_type_of(inner)
-        if usable:
-            return Plan(OBJECT, definition.python_name, inner, non_null, is_type_of=predicate)
-        return None
-    if isinstance(inner, GraphQLList):
-        item: Any = inner.of_type
-        item_non_null = isinstance(item, GraphQLNonNull)
+        plan_kind, object_type = OBJECT, inner
+    elif (
+        prefetched is None
+        and isinstance(inner, GraphQLList)
         # Only non-null items: an error in one then nulls the whole list, as it does here.
-        if item_non_null and isinstance(item.of_type, GraphQLObjectType):
-            usable, predicate = _generated_is_type_of(item.of_type)
-            if usable:
-                return Plan(
-                    OBJECT_LIST, definition.python_name, item.of_type, non_null, None, predicate
-                )
-    return None
-
-
-def _prefetched_plan(field: GraphQLField, definition: Any, attribute: str) -> Plan | None:
-    kind: Any = field.type
-    non_null = isinstance(kind, GraphQLNonNull)
-    inner = kind.of_type if non_null else kind
-    if (
-        field.args
-        or getattr(definition, "extensions", None)
-        or getattr(definition, "permission_classes", None)
-        or not isinstance(inner, GraphQLObjectType)
+        and isinstance(inner.of_type, GraphQLNonNull)
+        and isinstance(inner.of_type.of_type, GraphQLObjectType)
     ):
+        plan_kind, object_type = OBJECT_LIST, inner.of_type.of_type
+    else:
         return None
-    usable, predicate = _generated_is_type_of(inner)
+    usable, predicate = _generated_is_type_of(object_type)
     if not usable:
         return None
-    plan = Plan(OBJECT, attribute, inner, non_null, is_type_of=predicate)
-    plan.resolver_fallback = True
+    plan = Plan(plan_kind, attribute, object_type, non_null, is_type_of=predicate)
+    plan.resolver_fallback = prefetched is not None
     return plan
 
 

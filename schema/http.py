@@ -83,6 +83,8 @@ def _error_result(error: ServiceError, context: Context) -> ExecutionResult:
 
 
 class GraphQLApp(GraphQL[Context, None]):
+    loaders_class: type[Loaders] = Loaders  # per-request DataLoaders (the bench swaps them)
+
     def __init__(self, schema: BookSchema, *, graphiql: bool = True) -> None:
         super().__init__(
             schema,
@@ -97,7 +99,7 @@ class GraphQLApp(GraphQL[Context, None]):
         context = Context(
             services=services,
             viewer_id=viewer,
-            loaders=Loaders(services.store, viewer),
+            loaders=self.loaders_class(services.store, viewer),
             request=request,
             response=response,
             credentials_sent=token is not None,

@@ -114,3 +114,31 @@ def empty_rating_stats() -> RatingStatsDoc:
 
 def empty_shelf_counts() -> ShelfCountsDoc:
     return {"want_to_read": 0, "currently_reading": 0, "read": 0}
+
+
+def new_entry(
+    user_id: ObjectId,
+    book_id: ObjectId,
+    created_at: datetime,
+    *,
+    shelf: ShelfValue | None = "READ",
+    rating: int | None = None,
+    text: str | None = None,
+    likes_count: int = 0,
+) -> ReviewDoc:
+    """A user's entry for a book as first written (a review when it has a text), for loaders
+    that insert documents directly (the demo, the benchmark, tests)."""
+    return {
+        "_id": ObjectId(),
+        "user_id": user_id,
+        "book_id": book_id,
+        "shelf": shelf,
+        "rating": rating,
+        "text": text or None,
+        "has_text": bool(text),
+        "spoiler": False,
+        "created_at": created_at,
+        "updated_at": created_at,
+        "likes_count": likes_count,
+        "comments_count": 0,
+    }

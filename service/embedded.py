@@ -99,6 +99,16 @@ def python_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment of a `python -m service...` child that must run with `settings`."""
+    env = python_env()
+    for name, value in settings.model_dump().items():
+        if value is not None:
+            env[name.upper()] = str(value)
+    env.update(extra)
+    return env
+
+
 # --- MongoDB (mongoeco) ---------------------------------------------------------------------
 
 

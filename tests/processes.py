@@ -12,20 +12,10 @@ from pathlib import Path
 
 import httpx
 
-from service.embedded import free_port, python_env
+from service.embedded import free_port, settings_env
 from service.settings import Settings
 
 LOGS = Path(os.environ.get("TEST_LOG_DIR", "/tmp/books-test-logs"))
-
-
-def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
-    """The environment a child needs to run with `settings`."""
-    env = python_env()
-    for name, value in settings.model_dump().items():
-        if value is not None:
-            env[name.upper()] = str(value)
-    env.update(extra)
-    return env
 
 
 @dataclass

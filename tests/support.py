@@ -13,6 +13,7 @@ from bson import ObjectId
 from starlette.applications import Starlette
 
 from schema.asgi import build_app
+from service.documents import new_entry
 from service.services import Services
 from service.settings import Settings
 
@@ -156,17 +157,14 @@ def review_doc(
     likes_count: int = 0,
 ) -> dict[str, Any]:
     """A user's entry for a book (a review when it has a text), as first written."""
-    return {
-        "_id": ObjectId(),
-        "user_id": user_id,
-        "book_id": book_id,
-        "shelf": shelf,
-        "rating": rating,
-        "text": text,
-        "has_text": bool(text),
-        "spoiler": False,
-        "created_at": created_at,
-        "updated_at": created_at,
-        "likes_count": likes_count,
-        "comments_count": 0,
-    }
+    return dict(
+        new_entry(
+            user_id,
+            book_id,
+            created_at,
+            shelf=shelf,  # type: ignore[arg-type]
+            rating=rating,
+            text=text,
+            likes_count=likes_count,
+        )
+    )

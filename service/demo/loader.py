@@ -39,6 +39,7 @@ from service.documents import (
     UserDoc,
     empty_rating_stats,
     empty_shelf_counts,
+    new_entry,
 )
 from service.mongo import Store
 from service.validation import USERNAME_RULE
@@ -168,7 +169,14 @@ def build_demo_documents(page: SeedPage, scale: float) -> DemoDocuments:
         user["authored_books_count"] = seed.authored_books_count or 0
         users.append(user)
         reviews.append(
-            _review(user["_id"], book_id, _seed_shelf(seed), seed.rating, seed.text, created)
+            new_entry(
+                user["_id"],
+                book_id,
+                created,
+                shelf=_seed_shelf(seed),
+                rating=seed.rating,
+                text=seed.text,
+            )
         )
 
     seed_ratings = [0] * STAR_LEVELS
@@ -199,7 +207,7 @@ def build_demo_documents(page: SeedPage, scale: float) -> DemoDocuments:
         username = _allocate(SYNTHETIC_USERNAME.format(number), taken)
         user = _user(username, SYNTHETIC_DISPLAY_NAME.format(number), created)
         users.append(user)
-        reviews.append(_review(user["_id"], book_id, shelf, rating, None, created))
+        reviews.append(new_entry(user["_id"], book_id, created, shelf=shelf, rating=rating))
 
     return DemoDocuments(
         author=author,
@@ -270,30 +278,6 @@ def _user(username: str, display_name: str, created: datetime) -> UserDoc:
         "reviews_count": 0,
         "followers_count": 0,
         "following_count": 0,
-    }
-
-
-def _review(
-    user_id: ObjectId,
-    book_id: ObjectId,
-    shelf: ShelfValue | None,
-    rating: int | None,
-    text: str | None,
-    created: datetime,
-) -> ReviewDoc:
-    return {
-        "_id": ObjectId(),
-        "user_id": user_id,
-        "book_id": book_id,
-        "shelf": shelf,
-        "rating": rating,
-        "text": text or None,
-        "has_text": bool(text),
-        "spoiler": False,
-        "created_at": created,
-        "updated_at": created,
-        "likes_count": 0,
-        "comments_count": 0,
     }
 
 
