@@ -4,17 +4,26 @@ import argparse
 import signal
 
 from starlette.applications import Starlette
+from starlette.responses import HTMLResponse
+from starlette.routing import Route, WebSocketRoute
+from strawberry.http.ides import get_graphql_ide_html
 
 from schema.definition import build_schema
-from schema.http import GraphQLApp
+from schema.http.endpoint import GraphQLEndpoint
+from schema.websocket import GraphQLWebSocket
 from service.app import create_app
 from service.settings import Settings, get_settings
 
 
 def build_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
-    graphql = GraphQLApp(build_schema(settings), graphiql=not settings.production)
-    return create_app(settings, graphql)
+    schema = build_schema(settings)
+    graphiql = None if settings.production else HTMLResponse(get_graphql_ide_html("graphiql"))
+    routes = [
+        Route("/graphql", GraphQLEndpoint(schema, graphiql), methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", GraphQLWebSocket(schema, settings.cors_origins)),
+    ]
+    return create_app(settings, routes)
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:

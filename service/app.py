@@ -7,8 +7,9 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.responses import PlainTextResponse
-from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.health import healthz, readyz
@@ -62,16 +63,20 @@ class BodyLimit:
                 await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = PlainTextResponse(
-            f"request body larger than {self.max_bytes} bytes", status_code=413
-        )
-        await response(scope, receive, send)
+        message = f"request body larger than {self.max_bytes} bytes"
+        body = {"errors": [{"message": message, "extensions": {"code": "BAD_USER_INPUT"}}]}
+        await JSONResponse(body, status_code=413)(scope, receive, send)
 
 
-def create_app(
-    settings: Settings, graphql_app: ASGIApp, extra_routes: list[BaseRoute] | None = None
-) -> Starlette:
-    """An app serving `graphql_app` at /graphql (HTTP and WebSocket), with health and metrics."""
+# What a page on an allowed origin may send and read (bearer tokens: no credentials mode).
+CORS_ALLOWED_HEADERS = ["authorization", "content-type", "accept", "x-request-id"]
+CORS_EXPOSED_HEADERS = ["x-request-id", "retry-after"]
+CORS_MAX_AGE_SECONDS = 600
+
+
+def create_app(settings: Settings, routes: list[BaseRoute]) -> Starlette:
+    """An app serving `routes` (the GraphQL endpoints) with health, metrics, the body limit
+    and CORS for `settings.cors_origins`."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -81,16 +86,24 @@ def create_app(
             log.info("serving database %s", settings.mongodb_db)
             yield
 
-    routes: list[BaseRoute] = [
-        Route("/graphql", graphql_app, methods=["GET", "POST"]),
-        WebSocketRoute("/graphql", graphql_app),
-        Route("/healthz", healthz),
-        Route("/readyz", readyz),
-        Route("/metrics", metrics_endpoint),
-        *(extra_routes or []),
-    ]
+    middleware = [Middleware(BodyLimit, max_bytes=settings.max_body_bytes)]
+    if settings.cors_origins:  # none by default: same origin only, and no CORS headers at all
+        cors = Middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=CORS_ALLOWED_HEADERS,
+            expose_headers=CORS_EXPOSED_HEADERS,
+            max_age=CORS_MAX_AGE_SECONDS,
+        )
+        middleware.insert(0, cors)
     return Starlette(
-        routes=routes,
+        routes=[
+            *routes,
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint),
+        ],
         lifespan=lifespan,
-        middleware=[Middleware(BodyLimit, max_bytes=settings.max_body_bytes)],
+        middleware=middleware,
     )

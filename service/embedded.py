@@ -103,7 +103,9 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment of a `python -m service...` child that must run with `settings`."""
     env = python_env()
     for name, value in settings.model_dump().items():
-        if value is not None:
+        if isinstance(value, list):
+            env[name.upper()] = ",".join(map(str, value))
+        elif value is not None:
             env[name.upper()] = str(value)
     env.update(extra)
     return env
@@ -326,6 +328,17 @@ def jwt_secret(data_dir: Path) -> str:
     return secret
 
 
+# Vite's dev server (`npm run dev` in web/) and the API's own origin, unless CORS_ORIGINS says.
+DEV_SERVER_ORIGINS = ("http://localhost:5173", "http://127.0.0.1:5173")
+
+
+def dev_cors_origins(settings: Settings) -> str:
+    if settings.cors_origins:
+        return ",".join(settings.cors_origins)
+    own = (f"http://{settings.host}:{settings.port}", f"http://localhost:{settings.port}")
+    return ",".join(dict.fromkeys((*DEV_SERVER_ORIGINS, *own)))
+
+
 def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -384,6 +397,7 @@ def run_dev(settings: Settings) -> int:
                     "MONGODB_URL": servers.mongodb_url,
                     "REDIS_URL": servers.redis_url,
                     "JWT_SECRET": settings.jwt_secret or jwt_secret(data_dir),
+                    "CORS_ORIGINS": dev_cors_origins(settings),
                 }
                 scale = str(settings.demo_scale)
                 children["seed"] = _start_child(_cli("seed", "--scale", scale), env)

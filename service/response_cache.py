@@ -21,8 +21,12 @@ class ResponseCache:
     def epoch_key(self) -> str:
         return epoch_key(self.prefix)
 
-    def key_of(self, query: str, variables: object, operation_name: str | None) -> str:
-        raw = orjson.dumps([query, variables, operation_name], option=orjson.OPT_SORT_KEYS)
+    def key_of(self, query: str, variables: object, operation_name: str | None) -> str | None:
+        """The entry's key; None when the variables cannot be encoded (never cached)."""
+        try:
+            raw = orjson.dumps([query, variables, operation_name], option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:  # e.g. nested deeper than orjson writes
+            return None
         return f"{self.prefix}:response:{hashlib.sha256(raw).hexdigest()}"
 
     async def get(self, key: str) -> tuple[bytes | None, bytes]:

@@ -37,8 +37,8 @@ from service.embedded import (
 from service.ids import to_global_id
 from service.settings import Settings
 from tests.processes import ApiServer, running, start_api, start_worker
-from tests.support import app_settings
-from tests.test_subscriptions import books_hub_listening, connected, next_book, subscribe
+from tests.support import app_settings, books_hub_listening
+from tests.test_subscriptions import connected, next_book, subscribe
 from tests.test_worker import eventually, world
 from tests.test_worker_faults import own_redis
 
