@@ -4,9 +4,11 @@ import argparse
 import signal
 
 from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
 
 from schema.definition import build_schema
-from schema.http import GraphQLApp
+from schema.http import GRAPHIQL_DIR, GraphQLApp
 from service.app import create_app
 from service.settings import Settings, get_settings
 
@@ -14,7 +16,15 @@ from service.settings import Settings, get_settings
 def build_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     graphql = GraphQLApp(build_schema(settings), graphiql=not settings.production)
-    return create_app(settings, graphql)
+    return create_app(settings, graphql, extra_routes=_graphiql_assets(settings))
+
+
+def _graphiql_assets(settings: Settings) -> list[BaseRoute]:
+    """GraphiQL's script, stylesheet and fonts, which its page at /graphql loads; none in
+    production mode, where the page is not served either."""
+    if settings.production:
+        return []
+    return [Mount("/graphiql", app=StaticFiles(directory=GRAPHIQL_DIR), name="graphiql")]
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:

@@ -4,6 +4,7 @@ automatic persisted queries, the anonymous response cache, and the
 
 import time
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -11,7 +12,7 @@ from cross_web import HTTPException
 from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from redis.exceptions import RedisError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
@@ -34,6 +35,10 @@ from service.ratelimit import Bucket, RateLimited
 from service.services import Services
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+
+# GraphiQL built from pinned npm packages by web/graphiql (`make graphiql`) and committed, so
+# that the IDE loads nothing from a CDN; served at /graphiql outside production mode.
+GRAPHIQL_DIR = Path(__file__).resolve().parent.parent / "app" / "static" / "graphiql"
 
 
 def _wants_graphql_response(request: Request) -> bool:
@@ -91,6 +96,9 @@ class GraphQLApp(GraphQL[Context, None]):
             graphql_ide="graphiql" if graphiql else None,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         )
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return FileResponse(GRAPHIQL_DIR / "index.html", media_type="text/html")
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         services: Services = request.app.state.services
