@@ -1,11 +1,10 @@
 // Builds GraphiQL into app/static/graphiql/ (committed, so running the service needs no
-// Node.js): one minified script, one stylesheet, its fonts, the licences of what the bundle
-// holds, and index.html. No source maps, and nothing that would make the page fetch from
-// another host.
+// Node.js): one minified script, one stylesheet, its fonts and the licences of what the bundle
+// holds, beside the hand-written index.html that loads them. No source maps, and nothing that
+// would make the page fetch from another host.
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
 import {
-  copyFileSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -19,7 +18,9 @@ import { gzipSync } from 'node:zlib';
 const here = dirname(fileURLToPath(import.meta.url));
 const out = join(here, '..', '..', 'app', 'static', 'graphiql');
 
-rmSync(out, { recursive: true, force: true });
+for (const built of ['graphiql.js', 'graphiql.css', 'graphiql.js.LEGAL.txt', 'fonts']) {
+  rmSync(join(out, built), { recursive: true, force: true });
+}
 mkdirSync(out, { recursive: true });
 
 await build({
@@ -36,7 +37,6 @@ await build({
   sourcemap: false,
   logLevel: 'warning',
 });
-copyFileSync(join(here, 'src', 'index.html'), join(out, 'index.html'));
 
 // GraphiQL's stylesheet inlines 34 font subsets (Roboto, Fira Code; every script's
 // unicode-range) as data: URLs, 390 KB the browser would load whatever the text. As files, a
