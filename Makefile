@@ -51,3 +51,9 @@ lint: venv
 .PHONY: bench
 bench: venv
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# GraphiQL's committed bundle (app/static/graphiql/), rebuilt from web/graphiql's lockfile.
+# Only needed after changing web/graphiql (Node.js 18+ and npm); `make dev` needs neither.
+.PHONY: graphiql
+graphiql:
+	cd web/graphiql && npm ci --no-audit --no-fund && npm run build

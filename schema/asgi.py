@@ -2,11 +2,12 @@
 
 import argparse
 import signal
+from pathlib import Path
 
 from starlette.applications import Starlette
-from starlette.responses import HTMLResponse
-from starlette.routing import Route, WebSocketRoute
-from strawberry.http.ides import get_graphql_ide_html
+from starlette.responses import FileResponse
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 
 from schema.definition import build_schema
 from schema.http.endpoint import GraphQLEndpoint
@@ -14,15 +15,22 @@ from schema.websocket import GraphQLWebSocket
 from service.app import create_app
 from service.settings import Settings, get_settings
 
+# GraphiQL built from pinned npm packages by web/graphiql (`make graphiql`) and committed, so
+# that the IDE loads nothing from a CDN; served outside production mode only.
+GRAPHIQL_DIR = Path(__file__).resolve().parent.parent / "app" / "static" / "graphiql"
+
 
 def build_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     schema = build_schema(settings)
-    graphiql = None if settings.production else HTMLResponse(get_graphql_ide_html("graphiql"))
-    routes = [
+    graphiql = None if settings.production else FileResponse(GRAPHIQL_DIR / "index.html")
+    routes: list[BaseRoute] = [
         Route("/graphql", GraphQLEndpoint(schema, graphiql), methods=["GET", "POST"]),
         WebSocketRoute("/graphql", GraphQLWebSocket(schema, settings.cors_origins)),
     ]
+    if not settings.production:
+        # GraphiQL's script, stylesheet and fonts, which its page at /graphql loads.
+        routes.append(Mount("/graphiql", app=StaticFiles(directory=GRAPHIQL_DIR), name="graphiql"))
     return create_app(settings, routes)
 
 

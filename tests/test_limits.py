@@ -10,6 +10,7 @@ automatic persisted queries. `first` outside 1..100 on every connection is prove
 tests/test_validation.py (test_first_outside_1_to_100_is_refused).
 """
 
+import re
 from collections.abc import AsyncIterator
 from itertools import cycle, islice
 from typing import Any
@@ -25,6 +26,7 @@ from service.settings import Settings
 from tests.conftest import DemoApp
 from tests.support import AppUnderTest, app_settings, running_app
 from tests.test_command_counts import BOOK_PAGE_QUERY
+from tests.test_http import media_type
 from tests.test_mutations import gid, insert_book, quick_user, snapshot
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -362,6 +364,7 @@ async def test_production_serves_no_graphiql(production: AppUnderTest) -> None:
     assert response.status_code in (400, 404)
     assert "text/html" not in response.headers.get("content-type", "")
     assert "graphiql" not in response.text.lower()
+    assert (await production.client.http.get("/graphiql/graphiql.js")).status_code == 404
     # The API itself still answers GET queries.
     query = await production.client.http.get("/graphql", params={"query": "{ __typename }"})
     assert query.json() == {"data": {"__typename": "Query"}}
@@ -371,6 +374,20 @@ async def test_graphiql_is_served_outside_production(app: AppUnderTest) -> None:
     response = await app.client.http.get("/graphql", headers={"accept": "text/html"})
     assert response.status_code == 200
     assert "graphiql" in response.text.lower()
+    # Self-hosted: the page loads its script and stylesheet from the service, nothing else.
+    page_refs = re.findall(r'(?:src|href)="([^"]+)"', response.text)
+    assert page_refs == ["data:,", "/graphiql/graphiql.css", "/graphiql/graphiql.js"]
+    script = await app.client.http.get("/graphiql/graphiql.js")
+    assert (script.status_code, media_type(script)) == (200, "text/javascript")
+    stylesheet = await app.client.http.get("/graphiql/graphiql.css")
+    assert (stylesheet.status_code, media_type(stylesheet)) == (200, "text/css")
+    # The stylesheet's fonts are files beside it too (its images are inline data: URLs).
+    urls = [url.strip("\"'") for url in re.findall(r"url\(([^)]*)\)", stylesheet.text)]
+    fonts = [url for url in urls if not url.startswith("data:image/")]
+    assert len(fonts) == 34
+    assert all(re.fullmatch(r"/graphiql/fonts/[0-9a-f]{16}\.woff2?", url) for url in fonts)
+    font = await app.client.http.get(fonts[0])
+    assert (font.status_code, media_type(font)) == (200, "font/woff2")
 
 
 async def test_nested_introspection_is_refused_even_outside_production(app: AppUnderTest) -> None:
