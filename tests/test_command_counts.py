@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
-from service.embedded import Servers
+from devtools.embedded import Servers
 from service.ids import parse_global_id, to_global_id
 from service.mongo import Store
 from tests.support import AppUnderTest, app_settings, review_doc, running_app, user_doc

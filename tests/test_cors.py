@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.embedded import Servers
+from devtools.embedded import Servers
 from tests.support import AppUnderTest, app_settings, running_app
 
 ALLOWED = "http://localhost:5173"

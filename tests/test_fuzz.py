@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import Mode, from_schema, nodes
 
-from service.embedded import Servers
+from devtools.embedded import Servers
 from tests.support import AppUnderTest, app_settings, running_app
 from tests.test_mutations import COMMENT, gid, insert_author, insert_book, quick_user, write_review
 

@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from service.embedded import Servers
+from devtools.embedded import Servers
 from service.ids import to_global_id
 from service.settings import Settings
 from service.stats_hub import StatsHub

@@ -20,8 +20,8 @@ from pymongo import MongoClient
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from devtools.embedded import Servers
 from service import auth
-from service.embedded import Servers
 from service.ids import to_global_id
 from service.settings import Settings
 from tests.processes import ApiServer, running, start_api, start_worker
