@@ -342,6 +342,14 @@ async def test_ratings_shelves_and_reviews_count_once_with_the_worker_running(
             await settled(w, {book: with_text, viewer_id: author_of_it}, worker)
             rewritten = await send(client, WRITE, viewer, b=book, t="Mine, edited")
             assert (rewritten["book"], rewritten["user"]) == (with_text, author_of_it)
+            # After the worker stored the deletion, a new review counts once again.
+            assert await send(client, DELETE_REVIEW, viewer, id=written["id"]) is True
+            gone = book_figures(book, {}, (0, 0, 0), reviews=0)
+            no_reviews = user_figures(viewer_id, reviews=0, followers=0, following=0)
+            await settled(w, {book: gone, viewer_id: no_reviews}, worker)
+            again = await send(client, WRITE, viewer, b=book, t="Mine, again")
+            new_entry = book_figures(book, {}, (0, 0, 1), reviews=1)  # a new entry: READ
+            assert (again["book"], again["user"]) == (new_entry, author_of_it)
 
 
 async def test_follows_count_once_with_the_worker_running(servers: Servers) -> None:
