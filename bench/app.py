@@ -38,6 +38,7 @@ from typing import Any
 
 import orjson
 import strawberry
+from app.shell import create_app
 from bson import ObjectId
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -63,7 +64,6 @@ from schema.types.comment import Comment
 from schema.types.review import Review
 from schema.types.user import User
 from schema.validation_cache import DocumentValidationCache
-from app.shell import create_app
 from service.auth import bearer_token, read_token
 from service.mongo import Document, Store
 from service.repositories.common import docs_by_ids
@@ -296,6 +296,7 @@ def _skip_index_creation() -> None:
     import functools
 
     import app.shell
+
     from service.services import open_services
 
     app.shell.open_services = functools.partial(open_services, create_indexes=False)

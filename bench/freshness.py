@@ -43,8 +43,8 @@ import websockets  # noqa: E402
 from bson import ObjectId  # noqa: E402
 from pymongo import MongoClient  # noqa: E402
 
-from service import auth  # noqa: E402
 from devtools.embedded import embedded_servers, free_port, settings_env  # noqa: E402
+from service import auth  # noqa: E402
 from service.ids import to_global_id  # noqa: E402
 from service.repositories.users import new_user  # noqa: E402
 from service.settings import Settings  # noqa: E402

@@ -10,7 +10,7 @@ repeated idempotent write (like, rating, shelf, follow) still counts it once, no
 
 from typing import Any
 
-from service.embedded import Servers
+from devtools.embedded import Servers
 from tests.processes import Child, running, start_worker
 from tests.support import AppUnderTest, GraphQLClient
 from tests.test_mutations import quick_user
