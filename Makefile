@@ -7,9 +7,23 @@ STAMP := $(VENV)/.installed
 # Python 3.13 to build the venv with; empty = the first of python3.13, pyenv's 3.13.0, python3.
 PYTHON ?=
 
-.PHONY: venv dev test lint
+# The JavaScript clients of tests/test_clients.py and tests/test_browser.py: `npm ci` from the
+# committed lockfile, again only when it changes. Without npm the tests say how to install it.
+CLIENTS := tests/clients
+CLIENTS_STAMP := $(CLIENTS)/node_modules/.installed
+
+.PHONY: venv clients dev test lint
 
 venv: $(STAMP)
+
+clients: $(CLIENTS_STAMP)
+
+$(CLIENTS_STAMP): $(CLIENTS)/package.json $(CLIENTS)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		cd $(CLIENTS) && npm ci --no-audit --no-fund && touch node_modules/.installed; \
+	else \
+		echo "npm not found: the JavaScript client tests will be skipped (install Node.js 20+ and npm)"; \
+	fi
 
 $(STAMP): pyproject.toml
 	@set -euo pipefail; \
@@ -38,7 +52,7 @@ $(STAMP): pyproject.toml
 dev: venv
 	$(PY) -m service.cli dev
 
-test: venv
+test: venv clients
 	$(PY) -m pytest -q
 
 lint: venv
