@@ -23,6 +23,8 @@ RUN pip wheel --require-hashes --only-binary :all: --wheel-dir /wheels -r requir
 
 # The project itself (no dependencies: they are the locked wheels above).
 COPY pyproject.toml README.md ./
+COPY app ./app
+COPY devtools ./devtools
 COPY service ./service
 COPY schema ./schema
 COPY workers ./workers
@@ -50,7 +52,7 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     --mount=type=bind,source=requirements.lock,target=/tmp/requirements.lock \
     pip install --no-index --find-links /wheels --require-hashes -r /tmp/requirements.lock \
  && pip install --no-index --no-deps /wheels/project/*.whl \
- && python -c "import schema.asgi, workers.cli, workers.runner" \
+ && python -c "import app.asgi, app.cli, workers.runner" \
  && books --help > /dev/null
 
 WORKDIR /app

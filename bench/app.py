@@ -1,4 +1,4 @@
-"""The benchmark's ASGI factory: the service's app (as `schema.asgi.build_app` makes it) plus the
+"""The benchmark's ASGI factory: the service's app (as `app.asgi.build_app` makes it) plus the
 floor endpoints, or a variant of it with one technique switched off, chosen by BENCH_VARIANT:
 
 | variant    | what differs from production (`ours`)                                        |
@@ -10,7 +10,7 @@ floor endpoints, or a variant of it with one technique switched off, chosen by B
 | stdjson    | responses encoded with json.dumps (Strawberry's default) instead of orjson     |
 | fieldext   | plus one per-field extension (a no-op `resolve` hook, the cost of the hook)   |
 | unbatched  | DataLoaders that do not batch (max_batch_size=1): one find per key            |
-| aggread    | figures aggregated on read (workers.aggregates' pipelines, per request)       |
+| aggread    | figures aggregated on read (service.repositories.figures, per request)        |
 |            | instead of read from the stored aggregates                                    |
 | projection | reviews and users fetched with a projection of what the page renders          |
 
@@ -38,6 +38,7 @@ from typing import Any
 
 import orjson
 import strawberry
+from app.shell import create_app
 from bson import ObjectId
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -63,10 +64,10 @@ from schema.types.comment import Comment
 from schema.types.review import Review
 from schema.types.user import User
 from schema.validation_cache import DocumentValidationCache
-from service.app import create_app
 from service.auth import bearer_token, read_token
 from service.mongo import Document, Store
 from service.repositories.common import docs_by_ids
+from service.repositories.figures import with_figures
 from service.settings import Settings, get_settings
 
 TYPES = [Book, Author, User, Review, Comment]
@@ -160,23 +161,13 @@ class UnbatchedLoaders(Loaders):
         self.user = _unbatched_loader(store.users)
 
 
-def _overlay(doc: Document, figures: dict[str, Any]) -> Document:
-    for path, value in figures.items():
-        target = doc
-        *parents, leaf = path.split(".")
-        for part in parents:
-            target = target.setdefault(part, {})
-        target[leaf] = value
-    return doc
-
-
 def _aggregating_loader(
     collection: Any, compute: Any, store: Store
 ) -> DataLoader[ObjectId, Document | None]:
     async def load(ids: list[ObjectId]) -> Sequence[Document | None]:
         found = await docs_by_ids(collection, ids)
         figures = await compute(store, list(found)) if found else {}
-        return [_overlay(found[i], figures[i]) if i in found else None for i in ids]
+        return [with_figures(found[i], figures[i]) if i in found else None for i in ids]
 
     return DataLoader(load)
 
@@ -185,7 +176,7 @@ class AggregatingLoaders(Loaders):
     """Reads that aggregate: every figure the page shows is recomputed from the sources."""
 
     def __init__(self, store: Store, viewer_id: ObjectId | None) -> None:
-        from workers.aggregates import author_figures, book_figures, user_figures
+        from service.repositories.figures import author_figures, book_figures, user_figures
 
         super().__init__(store, viewer_id)
         self.book = _aggregating_loader(store.books, book_figures, store)
@@ -304,10 +295,11 @@ def _skip_index_creation() -> None:
     """BENCH_SKIP_INDEXES=1: open services without create_indexes (see bench.data, grow)."""
     import functools
 
-    import service.app
+    import app.shell
+
     from service.services import open_services
 
-    service.app.open_services = functools.partial(open_services, create_indexes=False)
+    app.shell.open_services = functools.partial(open_services, create_indexes=False)
 
 
 # Proposed changes, switched on per process with BENCH_FIXES=a,b: applied before the app is

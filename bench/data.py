@@ -30,8 +30,8 @@ from typing import Any
 
 from bson import ObjectId
 
+from devtools.demo.seed_page import read_seed_page
 from service import auth
-from service.demo.seed_page import read_seed_page
 from service.documents import new_entry
 from service.mongo import Store, ensure_indexes, make_client
 from service.settings import Settings

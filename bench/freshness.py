@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/freshness.py [--rate 20] [--seconds 15] [--users 400]
 
-Starts its own servers (embedded MongoDB and Redis, `service.embedded.embedded_servers`), one
+Starts its own servers (embedded MongoDB and Redis, `devtools.embedded.embedded_servers`), one
 API process (uvicorn, `books serve`) and one worker process (`books worker run`), on a fresh
 database holding one book. Then it sends a steady stream of `rateBook` mutations over HTTP,
 `--rate` per second for `--seconds`, each from a different reader (users are inserted
@@ -43,8 +43,8 @@ import websockets  # noqa: E402
 from bson import ObjectId  # noqa: E402
 from pymongo import MongoClient  # noqa: E402
 
+from devtools.embedded import embedded_servers, free_port, settings_env  # noqa: E402
 from service import auth  # noqa: E402
-from service.embedded import embedded_servers, free_port, settings_env  # noqa: E402
 from service.ids import to_global_id  # noqa: E402
 from service.repositories.users import new_user  # noqa: E402
 from service.settings import Settings  # noqa: E402
@@ -68,7 +68,7 @@ class Timeline:
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "service.cli", *args], env=env, stdout=out, stderr=out, cwd=ROOT
+            [sys.executable, "-m", "app.cli", *args], env=env, stdout=out, stderr=out, cwd=ROOT
         )
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from bench import data
 from bench.run import SECRET, page_body
-from service.embedded import embedded_servers
+from devtools.embedded import embedded_servers
 from service.ids import to_global_id
 
 Message = dict[str, Any]

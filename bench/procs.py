@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from bench.load import Api, BenchError
-from service.embedded import free_port, settings_env
+from devtools.embedded import free_port, settings_env
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,5 +89,5 @@ def wait_healthy(started: Iterable[Started], timeout: float = 180) -> None:
 
 
 def start_worker(settings: Settings, cores: set[int] | None, logs: Path) -> subprocess.Popen[bytes]:
-    args = ["service.cli", "worker", "run", "--name", "bench"]
+    args = ["app.cli", "worker", "run", "--name", "bench"]
     return _spawn(args, settings_env(settings), logs / "worker.log", cores)

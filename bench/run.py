@@ -1,7 +1,7 @@
 """The benchmark: `make bench` (= `.venv/bin/python -m bench.run`). Prints one table.
 
 It starts everything it measures, in processes of their own: mongoeco (memory engine) and
-redis-server (`service.embedded`), the API under uvicorn (one process per variant,
+redis-server (`devtools.embedded`), the API under uvicorn (one process per variant,
 `bench.serve`), the worker (`books worker run`); load comes from wrk (1 thread, a Lua script
 for the POST bodies) in another process. With two or more CPUs the API processes run on the
 first CPU and everything else (wrk, mongoeco, redis-server, the worker, this driver) on the
@@ -42,7 +42,7 @@ from bson import ObjectId
 from bench import data, freshness, profile, queries, worker_bench
 from bench.load import Api, BenchError, Load, Sample, Wrk, measure, require_wrk
 from bench.procs import ROOT, ApiSpec, Started, start_api, start_worker, wait_healthy
-from service.embedded import embedded_servers, stop_processes
+from devtools.embedded import embedded_servers, stop_processes
 from service.ids import to_global_id
 from service.settings import Settings
 
@@ -291,7 +291,7 @@ def environment() -> dict[str, Any]:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
             versions[package] = "-"
-    from service.embedded import redis_server_binary
+    from devtools.embedded import redis_server_binary
 
     versions["redis-server"] = _first_line([redis_server_binary(), "--version"])
     versions["wrk"] = _first_line(["wrk", "--version"])

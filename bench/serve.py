@@ -1,4 +1,4 @@
-"""Serve `bench.app:build` the way `books serve` (schema.asgi.serve_command) serves the API:
+"""Serve `bench.app:build` the way `books serve` (app.asgi.serve_command) serves the API:
 one uvicorn process (no supervisor), the service's logging; only the event loop and the HTTP
 parser can be changed, to measure uvloop + httptools against asyncio + h11.
 

@@ -1,35 +1,78 @@
-"""What every resolver gets: the process's services, the viewer and per-request loaders."""
+"""What every resolver gets: the process's services, the viewer and per-request loaders, plus
+what the transport and the execution tell each other about one request (its parsed document,
+an HTTP status or header an extension decided)."""
 
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from bson import ObjectId
+from graphql import DocumentNode
 from strawberry.types import Info as StrawberryInfo
 
 from schema.loaders import Loaders
+from service.auth import bearer_token, read_token
 from service.errors import Unauthenticated
 from service.services import Services
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who sent a request: the token's user (None when anonymous or the token is invalid)."""
+
+    id: ObjectId | None
+    credentials_sent: bool
+
+    @classmethod
+    def from_authorization(cls, authorization: str | None, secret: str) -> "Viewer":
+        """One token check per request (or per WebSocket connection)."""
+        token = bearer_token(authorization)
+        if token is None:
+            return ANONYMOUS
+        return cls(read_token(token, secret), credentials_sent=True)
+
+    @property
+    def rejected(self) -> bool:
+        """Credentials were sent and are invalid or expired."""
+        return self.credentials_sent and self.id is None
+
+
+ANONYMOUS = Viewer(None, credentials_sent=False)
 
 
 @dataclass
 class Context:
     services: Services
-    viewer_id: ObjectId | None
+    viewer: Viewer
     loaders: Loaders
     request: Any = None
-    response: Any = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
-    credentials_sent: bool = False
+    # Set by the HTTP transport: the documents it parsed, by text (schema.documents).
+    parsed: dict[str, DocumentNode] = field(default_factory=dict)
+    # Set by extensions for the HTTP response (a rate-limit refusal is 429 with Retry-After).
+    http_status: int | None = None
+    response_headers: dict[str, str] = field(default_factory=dict)
+    # Set by Strawberry's graphql-transport-ws handler: the connection_init payload.
+    connection_params: Any = None
+
+    @property
+    def viewer_id(self) -> ObjectId | None:
+        return self.viewer.id
+
+    def set_viewer(self, viewer: Viewer) -> None:
+        """Another viewer for the rest of the connection (graphql-transport-ws's
+        connection_init): its loaders must not serve what the previous viewer saw."""
+        self.viewer = viewer
+        self.loaders = type(self.loaders)(self.services.store, viewer.id)
 
 
 Info = StrawberryInfo[Context, None]
 
 
 def require_viewer(info: Info) -> ObjectId:
-    viewer = info.context.viewer_id
-    if viewer is None:
-        if info.context.credentials_sent:
+    viewer = info.context.viewer
+    if viewer.id is None:
+        if viewer.credentials_sent:
             raise Unauthenticated("the token is invalid or expired; log in again")
         raise Unauthenticated("this operation needs a logged-in viewer (Authorization: Bearer)")
-    return viewer
+    return viewer.id

@@ -5,10 +5,11 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import DisableIntrospection, ParserCache
+from strawberry.extensions import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from schema.documents import DocumentCache, ParsedDocument
 from schema.errors import classify
 from schema.execution import PlannedExecutionContext
 from schema.guard import OperationGuard
@@ -28,6 +29,9 @@ CACHE_SIZE = 1024
 
 
 class BookSchema(strawberry.Schema):
+    # The one parse cache of the process: the HTTP transport and the execution share it.
+    documents: DocumentCache
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -42,26 +46,25 @@ def build_schema(settings: Settings | None = None) -> BookSchema:
     limits = Limits(
         max_depth=settings.max_query_depth,
         max_aliases=settings.max_aliases,
-        max_tokens=settings.max_tokens,
         max_cost=settings.max_query_cost,
     )
+    documents = DocumentCache(max_tokens=settings.max_tokens, maxsize=CACHE_SIZE)
     extensions: list[Any] = [
-        lambda: ParserCache(maxsize=CACHE_SIZE),
+        lambda: ParsedDocument(documents),
         DocumentValidationCache.factory(CACHE_SIZE),
         *limits.extensions(),
         OperationGuard,
     ]
     if settings.production:
         extensions.append(DisableIntrospection)
-    return BookSchema(
+    schema = BookSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         types=[Book, Author, User, Review, Comment],
         extensions=extensions,
         execution_context_class=PlannedExecutionContext,
-        config=StrawberryConfig(
-            disable_field_suggestions=settings.production,
-            batching_config={"max_operations": settings.max_batch_operations},
-        ),
+        config=StrawberryConfig(disable_field_suggestions=settings.production),
     )
+    schema.documents = documents
+    return schema

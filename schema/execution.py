@@ -22,10 +22,12 @@ type wrappers; that was most of the GraphQL share of a book page's CPU (bench/RE
 
 Every case that could produce an error (null for a non-null field, a value the scalar refuses,
 a missing attribute, an object of the wrong type) goes back to graphql-core's `execute_field`
-for that field, so errors, their paths and null propagation stay graphql-core's. Errors raised
-inside a planned object's sub-selection are handled with graphql-core's `handle_field_error`,
-as `execute_field` does. The fast path steps aside for a whole request when graphql-core
-middleware (a per-field `resolve` extension hook) is installed.
+for that field, so errors, their paths and null propagation stay graphql-core's. So does an
+attribute holding an awaitable (a figure a mutation's payload computes when it is selected:
+schema.payload_figures), which graphql-core awaits. Errors raised inside a planned object's
+sub-selection are handled with graphql-core's `handle_field_error`, as `execute_field` does.
+The fast path steps aside for a whole request when graphql-core middleware (a per-field
+`resolve` extension hook) is installed.
 """
 
 import math

@@ -2,7 +2,7 @@
 operation's metrics. Refusals happen before execution."""
 
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 from graphql import (
     DocumentNode,
@@ -17,9 +17,7 @@ from graphql import (
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql.utilities import get_operation_ast
 from strawberry.extensions import SchemaExtension
-from strawberry.types.graphql import OperationType as StrawberryOperationType
 
-from service.errors import BadUserInput
 from service.ratelimit import Bucket, RateLimited
 
 AUTH_MUTATIONS = frozenset({"signUp", "logIn"})
@@ -81,24 +79,12 @@ class OperationGuard(SchemaExtension):
             data=None, errors=[GraphQLError(str(error), original_error=error)]
         )
 
-    async def on_execute(self):
+    async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context.context
-        request = getattr(context, "request", None)
         document = self.execution_context.graphql_document
-        if (
-            document is not None
-            and getattr(request, "scope", {}).get("type") == "http"
-            and self.execution_context.operation_type is StrawberryOperationType.SUBSCRIPTION
-        ):
-            # A subscription in a plain HTTP request would run its resolver as a field and fail
-            # with an internal error; subscriptions are served over WebSocket only.
-            self._refuse(
-                BadUserInput("subscriptions are served over WebSocket (graphql-transport-ws)")
-            )
-            yield
-            return
         limiter = getattr(getattr(context, "services", None), "rate_limiter", None)
         if limiter is not None and document is not None:
+            request = getattr(context, "request", None)
             fields = mutation_root_fields(document, self.execution_context.operation_name)
             try:
                 for field in fields:
@@ -109,10 +95,7 @@ class OperationGuard(SchemaExtension):
                     else:
                         await limiter.hit(Bucket.WRITE, client_key(context.viewer_id, request))
             except RateLimited as refused:
-                response = getattr(context, "response", None)
-                if response is not None and hasattr(response, "headers"):
-                    response.headers["retry-after"] = str(refused.retry_after)
-                if request is not None and hasattr(request, "state"):
-                    request.state.graphql_status = refused.status_code
+                context.http_status = refused.status_code
+                context.response_headers["retry-after"] = str(refused.retry_after)
                 self._refuse(refused)
         yield

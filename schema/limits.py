@@ -26,7 +26,6 @@ from graphql.type import GraphQLField, GraphQLInterfaceType, GraphQLObjectType
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
-    MaxTokensLimiter,
     SchemaExtension,
 )
 from strawberry.extensions.query_depth_limiter import create_validator
@@ -159,10 +158,9 @@ def depth_limit_rule(max_depth: int) -> type[ValidationRule]:
 class Limits:
     """The limit settings, gathered so the schema can build its extensions from them."""
 
-    def __init__(self, max_depth: int, max_aliases: int, max_tokens: int, max_cost: int) -> None:
+    def __init__(self, max_depth: int, max_aliases: int, max_cost: int) -> None:
         self.max_depth = max_depth
         self.max_aliases = max_aliases
-        self.max_tokens = max_tokens
         self.max_cost = max_cost
 
     def extensions(self) -> list[Callable[[], SchemaExtension]]:
@@ -173,7 +171,4 @@ class Limits:
             *MaxAliasesLimiter(max_alias_count=self.max_aliases).validation_rules,
             cost_limit_rule(self.max_cost),
         ]
-        return [
-            lambda: MaxTokensLimiter(max_token_count=self.max_tokens),
-            lambda: AddValidationRules(rules),
-        ]
+        return [lambda: AddValidationRules(rules)]

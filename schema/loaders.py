@@ -9,6 +9,7 @@ from strawberry.dataloader import DataLoader
 from service.mongo import Document, Store
 from service.repositories import entries, social
 from service.repositories.common import docs_by_ids
+from service.repositories.figures import Figures, Part
 
 
 def _by_id_loader(collection: AsyncCollection) -> DataLoader[ObjectId, Document | None]:
@@ -32,6 +33,24 @@ class Loaders:
         self.viewer_liked: DataLoader[ObjectId, bool] = DataLoader(self._viewer_liked)
         self.viewer_follows_user: DataLoader[ObjectId, bool] = DataLoader(self._follows("user"))
         self.viewer_follows_author: DataLoader[ObjectId, bool] = DataLoader(self._follows("author"))
+        self._computed: dict[tuple[str, Part], DataLoader[ObjectId, Figures]] = {}
+
+    def computed_figures(self, payload: str, part: Part) -> DataLoader[ObjectId, Figures]:
+        """Figures computed from the sources (schema.payload_figures) for the payload of the
+        mutation field `payload`: one command per part for every document it asks for. Each
+        mutation field has loaders of its own: the fields run one after the other, and a
+        figure must be read after its own field's write."""
+        key = (payload, part)
+        loader = self._computed.get(key)
+        if loader is None:
+            store = self.store
+
+            async def load(ids: list[ObjectId]) -> Sequence[Figures]:
+                found = await part(store, ids)
+                return [found[i] for i in ids]
+
+            loader = self._computed[key] = DataLoader(load)
+        return loader
 
     async def _viewer_entries(self, book_ids: list[ObjectId]) -> Sequence[Document | None]:
         if self.viewer_id is None:

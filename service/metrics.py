@@ -1,15 +1,11 @@
 """Prometheus metrics of an API process: requests and latency by operation and outcome,
-errors by code, MongoDB commands, and the event pipeline's state read at scrape time."""
+errors by code, MongoDB commands, and the event pipeline's state (set at scrape time)."""
 
 import math
 import time
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from starlette.requests import Request
-from starlette.responses import Response
-
-from service.pipeline_status import pipeline_status
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 MAX_OPERATION_NAMES = 200
 MAX_NAME_LENGTH = 64
@@ -81,31 +77,23 @@ class Metrics:
             self._names.add(name)
         return name
 
+    def set_pipeline(self, status: dict[str, Any] | None) -> None:
+        """The pipeline gauges; NaN when unknown (Redis or MongoDB unreachable), never the
+        figures of the last scrape that could read them."""
+        if status is None:
+            for gauge in self.pipeline_gauges():
+                gauge.set(math.nan)
+            return
+        self.stream_length.set(status["length"])
+        self.dead_letters.set(status["dead_letters"])
+        self.pending.set(sum(g["pending"] for g in status["groups"]))
+        self.lag.set(sum(g["lag"] or 0 for g in status["groups"]))
+        self.applied.set(sum(w.get("applied", 0) for w in status["workers"]))
+        self.outbox.set(status["outbox"])
+
     def observe(self, name: str | None, started: float, codes: list[str]) -> None:
         label = self.operation_label(name)
         self.latency.labels(label).observe(time.perf_counter() - started)
         self.requests.labels(label, "error" if codes else "ok").inc()
         for code in codes:
             self.errors.labels(code).inc()
-
-
-async def metrics_endpoint(request: Request) -> Response:
-    services = request.app.state.services
-    metrics: Metrics = request.app.state.metrics
-    for command, count in services.commands.counts.items():
-        metrics.mongo_commands.labels(command).set(count)
-    try:
-        status = await pipeline_status(services)
-    except Exception:  # metrics stay available when Redis (or MongoDB) is not
-        status = None
-    if status is None:  # unknown: NaN, not the figures of the last scrape that could read them
-        for gauge in metrics.pipeline_gauges():
-            gauge.set(math.nan)
-    else:
-        metrics.stream_length.set(status["length"])
-        metrics.dead_letters.set(status["dead_letters"])
-        metrics.pending.set(sum(g["pending"] for g in status["groups"]))
-        metrics.lag.set(sum(g["lag"] or 0 for g in status["groups"]))
-        metrics.applied.set(sum(w.get("applied", 0) for w in status["workers"]))
-        metrics.outbox.set(status["outbox"])
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -39,7 +39,7 @@ class EventPublisher:
     ) -> None:
         self.store = store
         self.redis = redis
-        self.stream_key = stream_key
+        self.stream_key = stream_key  # PipelineNames.stream
         self.exit_before_publish = exit_before_publish
 
     @asynccontextmanager
@@ -75,6 +75,11 @@ class EventPublisher:
 
     async def _forget(self, outbox_id: str) -> None:
         await self.store.outbox.delete_one({"_id": outbox_id})
+
+
+async def outbox_size(store: Store) -> int:
+    """Changes whose events are not published yet (status and metrics)."""
+    return int(await store.outbox.count_documents({}))
 
 
 async def sweep_outbox(publisher: EventPublisher, older_than_seconds: float) -> int:

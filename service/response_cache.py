@@ -1,6 +1,6 @@
 """A Redis cache for anonymous query responses. Entries carry the "figures epoch" current
-when they were computed; the worker advances the epoch after every batch it writes, so a
-cached response never shows figures older than the last worker write."""
+when they were computed; the worker advances the epoch (service.pipeline) after every batch it
+writes, so a cached response never shows figures older than the last worker write."""
 
 import contextlib
 import hashlib
@@ -12,17 +12,18 @@ from redis.exceptions import RedisError
 
 
 class ResponseCache:
-    def __init__(self, redis: Redis, prefix: str, ttl_seconds: int) -> None:
+    def __init__(self, redis: Redis, prefix: str, epoch_key: str, ttl_seconds: int) -> None:
         self.redis = redis
         self.prefix = prefix
+        self.epoch_key = epoch_key
         self.ttl_seconds = ttl_seconds
 
-    @property
-    def epoch_key(self) -> str:
-        return epoch_key(self.prefix)
-
-    def key_of(self, query: str, variables: object, operation_name: str | None) -> str:
-        raw = orjson.dumps([query, variables, operation_name], option=orjson.OPT_SORT_KEYS)
+    def key_of(self, query: str, variables: object, operation_name: str | None) -> str | None:
+        """The entry's key; None when the variables cannot be encoded (never cached)."""
+        try:
+            raw = orjson.dumps([query, variables, operation_name], option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:  # e.g. nested deeper than orjson writes
+            return None
         return f"{self.prefix}:response:{hashlib.sha256(raw).hexdigest()}"
 
     async def get(self, key: str) -> tuple[bytes | None, bytes]:
@@ -41,8 +42,3 @@ class ResponseCache:
     async def put(self, key: str, epoch: bytes, body: bytes) -> None:
         with contextlib.suppress(RedisError, OSError):
             await self.redis.set(key, epoch + b"\n" + body, ex=self.ttl_seconds)
-
-
-def epoch_key(prefix: str) -> str:
-    """The key the worker increments after writing figures."""
-    return f"{prefix}:epoch"

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from service.metrics import Metrics
 from service.mongo import CommandCounter, Store, ensure_indexes, make_client
 from service.persisted_queries import PersistedQueries
+from service.pipeline import Pipeline, PipelineNames
 from service.publisher import EventPublisher
 from service.ratelimit import Policy, RateLimiter
 from service.response_cache import ResponseCache
@@ -33,6 +34,7 @@ class Services:
     store: Store
     redis: Redis
     publisher: EventPublisher
+    pipeline: Pipeline
     commands: CommandCounter
     stats_hub: StatsHub
     persisted: PersistedQueries
@@ -95,9 +97,12 @@ async def open_services(
     mongo = make_client(settings.mongodb_url, settings, commands)
     redis = redis_client(settings)
     store = Store(mongo[settings.mongodb_db])
-    hub = StatsHub(redis, settings.stats_channel)
+    names = PipelineNames.of(settings)
+    hub = StatsHub(redis, names.stats_channel)
     cache = (
-        ResponseCache(redis, settings.redis_prefix, settings.response_cache_ttl_seconds)
+        ResponseCache(
+            redis, settings.redis_prefix, names.epoch, settings.response_cache_ttl_seconds
+        )
         if settings.response_cache
         else None
     )
@@ -115,8 +120,9 @@ async def open_services(
             store=store,
             redis=redis,
             publisher=EventPublisher(
-                store, redis, settings.stream_key, settings.fault_exit_before_publish
+                store, redis, names.stream, settings.fault_exit_before_publish
             ),
+            pipeline=Pipeline(redis, names, settings.worker_heartbeat_seconds),
             commands=commands,
             stats_hub=hub,
             persisted=PersistedQueries(

@@ -2,9 +2,10 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -41,6 +42,11 @@ class Settings(BaseSettings):
     )
     jwt_ttl_seconds: int = Field(default=7 * 24 * 3600, description="Token lifetime.")
     max_text_length: int = Field(default=20_000, description="Longest review or comment text.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins (scheme://host:port, comma-separated) whose pages may call the API"
+        " (CORS) and open its WebSocket; empty: same origin only.",
+    )
     host: str = Field(default="127.0.0.1", description="Address the API listens on.")
     port: int = Field(default=8000, description="Port the API listens on.")
     api_processes: int = Field(
@@ -72,6 +78,11 @@ class Settings(BaseSettings):
     dead_letter_stream: str = Field(
         default="events:dead", description="Stream holding events that kept failing."
     )
+    worker_heartbeat_seconds: float = Field(
+        default=5.0,
+        description="How often a worker publishes its counters; one silent for three of these"
+        " intervals drops out of `books worker status` and /metrics.",
+    )
     trim_interval_seconds: float = Field(
         default=10.0, description="How often a worker trims acknowledged events off the stream."
     )
@@ -97,7 +108,9 @@ class Settings(BaseSettings):
         description="Highest estimated cost (a connection multiplies what it selects by `first`).",
     )
     max_batch_operations: int = Field(
-        default=5, description="Most operations in one batched HTTP request."
+        default=10,
+        description="Most operations in one batched HTTP request (Apollo's BatchHttpLink sends"
+        " up to 10).",
     )
     max_body_bytes: int = Field(default=262_144, description="Largest request body accepted.")
     rate_limit_enabled: bool = Field(default=True, description="Apply the rate limits below.")
@@ -128,6 +141,16 @@ class Settings(BaseSettings):
         " is published (proves the outbox). Never set it in production.",
     )
     log_level: str = Field(default="INFO", description="Logging level.")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        """A comma-separated environment value; origins compare without a trailing slash."""
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",")]
+        if isinstance(value, list):
+            return [str(o).strip().rstrip("/") for o in value if str(o).strip()]
+        return value
 
 
 @lru_cache(maxsize=1)

@@ -1,7 +1,7 @@
 """Shared fixtures.
 
 One MongoDB and one Redis serve the whole session: MONGODB_URL / REDIS_URL when set (e.g. a
-real mongod), otherwise started here by `service.embedded` (memory mongoeco, Redis without
+real mongod), otherwise started here by `devtools.embedded` (memory mongoeco, Redis without
 persistence on a free port). Each test uses its own database name on that one server, which
 keeps collections small (mongoeco's inserts slow down as a collection grows) and keeps tests
 from seeing each other's data.
@@ -14,8 +14,8 @@ from uuid import uuid4
 
 import pytest
 
-from service.demo.loader import DemoSummary, load_demo
-from service.embedded import Servers, embedded_servers
+from devtools.demo.loader import DemoSummary, load_demo
+from devtools.embedded import Servers, embedded_servers
 from service.ids import to_global_id
 from tests.support import AppUnderTest, GraphQLClient, app_settings, running_app
 from workers.reconcile import reconcile

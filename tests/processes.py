@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from service.embedded import free_port, settings_env
+from devtools.embedded import free_port, settings_env
 from service.settings import Settings
 
 LOGS = Path(os.environ.get("TEST_LOG_DIR", "/tmp/books-test-logs"))
@@ -50,7 +50,7 @@ def start_child(name: str, args: list[str], env: dict[str, str]) -> Child:
     log = LOGS / f"{name}-{os.getpid()}-{time.monotonic_ns()}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", *args], env=env, stdout=out, stderr=out
+            [sys.executable, "-m", "app.cli", *args], env=env, stdout=out, stderr=out
         )
     return Child(name, process, log)
 

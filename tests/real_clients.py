@@ -14,11 +14,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from service.embedded import Servers, settings_env
+from devtools.embedded import Servers, settings_env
 from service.settings import Settings
 from tests.processes import ApiServer, Child, running, start_api, start_worker
 from tests.support import app_settings
@@ -100,7 +101,7 @@ class Stack:
 def seed_demo(settings: Settings) -> None:
     """`books seed`: the demo data, loaded and reconciled, as a deployment loads it."""
     done = subprocess.run(
-        [sys.executable, "-m", "service.cli", "seed", "--scale", DEMO_SCALE],
+        [sys.executable, "-m", "app.cli", "seed", "--scale", DEMO_SCALE],
         env=settings_env(settings),
         capture_output=True,
         text=True,
@@ -119,13 +120,15 @@ def demo_book_id(api: ApiServer) -> str:
 
 
 @contextmanager
-def running_stack(servers: Servers, **api_env: str) -> Iterator[Stack]:
-    """The demo on a fresh database, served by a real API process (`api_env`: extra settings
-    such as CORS_ORIGINS) and worked on by a real worker; both stopped at the end."""
-    settings = app_settings(servers.mongodb_url, servers.redis_url, worker_block_ms=200)
+def running_stack(servers: Servers, **overrides: Any) -> Iterator[Stack]:
+    """The demo on a fresh database, served by a real API process and worked on by a real
+    worker (`overrides`: settings such as cors_origins); both stopped at the end."""
+    settings = app_settings(
+        servers.mongodb_url, servers.redis_url, worker_block_ms=200, **overrides
+    )
     seed_demo(settings)
     worker = start_worker(settings, "clients")
     with running(worker):
-        api = start_api(settings, **api_env)
+        api = start_api(settings)
         with running(api.child):
             yield Stack(settings, api, worker, demo_book_id(api))

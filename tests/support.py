@@ -1,6 +1,7 @@
 """Test helpers: a GraphQL-over-HTTP client, the app under test with its own database, and
 source documents for tests that insert them directly."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -10,9 +11,10 @@ from uuid import uuid4
 
 import httpx
 from bson import ObjectId
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 
-from schema.asgi import build_app
+from app.asgi import build_app
 from service.documents import new_entry
 from service.services import Services
 from service.settings import Settings
@@ -168,3 +170,21 @@ def review_doc(
             likes_count=likes_count,
         )
     )
+
+
+async def books_hub_listening(settings: Settings, processes: int) -> None:
+    """Wait until `processes` API processes' stats hubs are subscribed to the channel.
+
+    A hub subscribes when its process gets its first subscriber, after registering that
+    subscriber; graphql-transport-ws has no "subscribed" acknowledgement to wait for instead.
+    """
+    redis = Redis.from_url(settings.redis_url or "")
+    try:
+        async with asyncio.timeout(15):
+            while True:
+                [(_, count)] = await redis.pubsub_numsub(settings.stats_channel)
+                if count >= processes:
+                    return
+                await asyncio.sleep(0.05)
+    finally:
+        await redis.aclose()

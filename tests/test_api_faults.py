@@ -26,7 +26,7 @@ from bson import ObjectId
 from pymongo import MongoClient
 from websockets.exceptions import ConnectionClosed
 
-from service.embedded import (
+from devtools.embedded import (
     START_TIMEOUT,
     ManagedProcess,
     Servers,
@@ -37,8 +37,8 @@ from service.embedded import (
 from service.ids import to_global_id
 from service.settings import Settings
 from tests.processes import ApiServer, running, start_api, start_worker
-from tests.support import app_settings
-from tests.test_subscriptions import books_hub_listening, connected, next_book, subscribe
+from tests.support import app_settings, books_hub_listening
+from tests.test_subscriptions import connected, next_book, subscribe
 from tests.test_worker import eventually, world
 from tests.test_worker_faults import own_redis
 
@@ -61,7 +61,7 @@ LEAKS = ("pymongo", "redis.", "Traceback", "ServerSelection", "Connection refuse
 
 class OwnMongo:
     """A mongoeco of the test's own on a fixed port, its data in a SQLite file: stoppable and
-    restartable there with the data it had (`service.embedded.start_mongo` picks a new port)."""
+    restartable there with the data it had (`devtools.embedded.start_mongo` picks a new port)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -75,7 +75,7 @@ class OwnMongo:
     def start(self) -> None:
         args = ["--path", str(self.path), "--port", str(self.port), "--exit-on-stdin-eof"]
         process = subprocess.Popen(
-            [sys.executable, "-m", "service.embedded_mongo", *args],
+            [sys.executable, "-m", "devtools.embedded_mongo", *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=python_env(),

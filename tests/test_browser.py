@@ -27,7 +27,7 @@ from uuid import uuid4
 import httpx
 import pytest
 
-from service.embedded import Servers, free_port
+from devtools.embedded import Servers, free_port
 from tests.real_clients import (
     CLIENTS_DIR,
     NODE_MODULES,
@@ -37,7 +37,7 @@ from tests.real_clients import (
     require_node_modules,
     running_stack,
 )
-from tests.test_subscriptions import books_hub_listening
+from tests.support import books_hub_listening
 
 pytestmark = pytest.mark.slow
 
@@ -106,7 +106,7 @@ def page_origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def stack(servers: Servers, page_origin: str) -> Iterator[Stack]:
-    with running_stack(servers, CORS_ORIGINS=page_origin) as running:
+    with running_stack(servers, cors_origins=[page_origin]) as running:
         yield running
 
 

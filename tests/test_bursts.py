@@ -28,7 +28,7 @@ from bson import ObjectId
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
-from service.embedded import Servers
+from devtools.embedded import Servers
 from service.events import Event, EventType
 from service.ids import to_global_id
 from service.services import Services, open_services

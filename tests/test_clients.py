@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from service.embedded import Servers
+from devtools.embedded import Servers
 from tests.real_clients import CLIENTS_DIR, require_node_modules, require_tool, running_stack
 
 NODE_TESTS = sorted(path.name for path in CLIENTS_DIR.glob("*.test.mjs"))

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
-from service.embedded import Servers
+from devtools.embedded import Servers
 from service.ids import parse_global_id, to_global_id
 from service.mongo import Store
 from tests.support import AppUnderTest, app_settings, review_doc, running_app, user_doc
@@ -248,7 +248,11 @@ async def test_counting_sees_every_command(pages: Pages) -> None:
 # Each mutation with the small selection a page sends back, in an order in which every step
 # changes something (a first rating, a second one, ...), and the commands it costs. Every
 # changing mutation writes its outbox entry (insert) before the source write and removes it
-# (delete) once the event is in the stream.
+# (delete) once the event is in the stream. A payload that selects figures computes them from
+# the sources after the write (schema.payload_figures): one aggregate per figure part it
+# selects (a book's figures are one part; a review's likes and comments two; a user's
+# reviews, followers and following three; an author's followers and books two), whatever
+# the number of fields or documents; a nested object is one more (batched) find.
 MUTATION_STEPS: list[tuple[str, str, dict[str, int]]] = [
     (
         "rateBook, first rating",
@@ -261,9 +265,22 @@ MUTATION_STEPS: list[tuple[str, str, dict[str, int]]] = [
         {"find": 1, "findAndModify": 1, "insert": 1, "delete": 1},
     ),
     (
+        "rateBook, with the book's figures",
+        "mutation($b: ID!) { rateBook(bookId: $b, stars: 3) { id book {"
+        " ratingStats { count average histogram { stars count } }"
+        " shelfCounts { read } reviewsCount } } }",
+        {"find": 2, "findAndModify": 1, "insert": 1, "delete": 1, "aggregate": 1},
+    ),
+    (
         "setShelf",
         "mutation($b: ID!) { setShelf(bookId: $b, shelf: CURRENTLY_READING) { id shelf } }",
         {"find": 1, "findAndModify": 1, "insert": 1, "delete": 1},
+    ),
+    (
+        "setShelf, with the book's figures",
+        "mutation($b: ID!) { setShelf(bookId: $b, shelf: WANT_TO_READ) { id book {"
+        " shelfCounts { wantToRead currentlyReading read } } } }",
+        {"find": 2, "findAndModify": 1, "insert": 1, "delete": 1, "aggregate": 1},
     ),
     (
         "writeReview",
@@ -271,20 +288,41 @@ MUTATION_STEPS: list[tuple[str, str, dict[str, int]]] = [
         {"find": 1, "findAndModify": 1, "insert": 1, "delete": 1},
     ),
     (
+        "writeReview, with the book's and the user's reviewsCount",
+        'mutation($b: ID!) { writeReview(input: {bookId: $b, text: "Better."})'
+        " { id book { reviewsCount } user { reviewsCount } } }",
+        # The book and the user (a find each), the book's figures and the user's reviews.
+        {"find": 3, "findAndModify": 1, "insert": 1, "delete": 1, "aggregate": 2},
+    ),
+    (
         "likeReview",
         "mutation($r: ID!) { likeReview(reviewId: $r) { id likesCount } }",
-        # The like is an upsert (update): liking twice stores one like.
-        {"find": 1, "insert": 1, "update": 1, "delete": 1},
+        # The like is an upsert (update): liking twice stores one like. likesCount: the likes
+        # counted (one aggregate).
+        {"find": 1, "insert": 1, "update": 1, "delete": 1, "aggregate": 1},
     ),
     (
         "unlikeReview",
         "mutation($r: ID!) { unlikeReview(reviewId: $r) { id likesCount } }",
-        {"find": 1, "insert": 1, "delete": 2},
+        {"find": 1, "insert": 1, "delete": 2, "aggregate": 1},
+    ),
+    (
+        "likeReview, with every figure of the review and its user",
+        "mutation($r: ID!) { likeReview(reviewId: $r) { likesCount commentsCount"
+        " user { reviewsCount followersCount followingCount } } }",
+        # The review's two parts, the user (a find) and the user's three parts.
+        {"find": 2, "insert": 1, "update": 1, "delete": 1, "aggregate": 5},
     ),
     (
         "addComment",
         'mutation($r: ID!) { addComment(reviewId: $r, text: "Agreed.") { id text } }',
         {"find": 1, "insert": 2, "delete": 1},
+    ),
+    (
+        "addComment, with the review's commentsCount",
+        'mutation($r: ID!) { addComment(reviewId: $r, text: "Twice.") { id review'
+        " { commentsCount } } }",
+        {"find": 2, "insert": 2, "delete": 1, "aggregate": 1},
     ),
     (
         "followUser",
@@ -298,6 +336,12 @@ MUTATION_STEPS: list[tuple[str, str, dict[str, int]]] = [
         {"find": 3, "insert": 1, "delete": 2},
     ),
     (
+        "followUser, with the user's figures",
+        "mutation($u: ID!) { followUser(userId: $u) { followersCount followingCount"
+        " reviewsCount } }",
+        {"find": 2, "insert": 1, "update": 1, "delete": 1, "aggregate": 3},
+    ),
+    (
         "followAuthor",
         "mutation($a: ID!) { followAuthor(authorId: $a) { id viewerIsFollowing } }",
         # The target must exist (find); the answer reads it and the viewer's follow (2 finds).
@@ -309,9 +353,23 @@ MUTATION_STEPS: list[tuple[str, str, dict[str, int]]] = [
         {"find": 3, "insert": 1, "delete": 2},
     ),
     (
+        "followAuthor, with the author's figures",
+        "mutation($a: ID!) { followAuthor(authorId: $a) { followersCount booksCount } }",
+        {"find": 2, "insert": 1, "update": 1, "delete": 1, "aggregate": 2},
+    ),
+    (
         "clearRating",
         "mutation($b: ID!) { clearRating(bookId: $b) { id rating } }",
         {"find": 1, "findAndModify": 1, "insert": 1, "delete": 1},
+    ),
+    (
+        "rateBook and clearRating in one request, with the book's figures",
+        "mutation($b: ID!) { a: rateBook(bookId: $b, stars: 2) { book { ratingStats { count } } }"
+        " b: clearRating(bookId: $b) { book { ratingStats { count } } } }",
+        # Twice one rating's commands, one find of the book for both payloads (the request's
+        # loader keeps the document), and an aggregate each: every payload computes its
+        # book's figures after its own write.
+        {"find": 3, "findAndModify": 2, "insert": 2, "delete": 2, "aggregate": 2},
     ),
 ]
 

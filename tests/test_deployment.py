@@ -26,7 +26,7 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from service.cli import COMMANDS, parser
+from app.cli import COMMANDS, parser
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -419,7 +419,7 @@ def test_lock_holds_no_development_tools() -> None:
 
 
 def test_books_console_script_exists() -> None:
-    assert pyproject()["project"]["scripts"]["books"] == "service.cli:main"
+    assert pyproject()["project"]["scripts"]["books"] == "app.cli:main"
 
 
 # --- `docker compose config`, when a Compose v2 binary is available ----------------------

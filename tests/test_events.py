@@ -9,7 +9,7 @@ import pytest
 from bson import ObjectId
 from redis.asyncio import Redis
 
-from service.embedded import Servers, start_redis
+from devtools.embedded import Servers, start_redis
 from service.events import AggregateKind, Event, EventType, targets_of
 from service.publisher import EventPublisher, sweep_outbox
 from tests.support import AppUnderTest, GraphQLClient, app_settings, running_app

@@ -29,7 +29,7 @@ from graphql import (
     get_named_type,
 )
 
-from service.embedded import Servers
+from devtools.embedded import Servers
 from tests.support import AppUnderTest, app_settings, running_app
 from tests.test_mutations import (
     COMMENT,

@@ -128,6 +128,29 @@ async def test_a_body_that_is_not_json_is_a_bad_request(app: AppUnderTest) -> No
     assert response.status_code == 400
 
 
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+async def test_a_post_that_is_not_json_is_415_with_a_json_error(
+    app: AppUnderTest, content_type: str | None
+) -> None:
+    query = (
+        'mutation { signUp(input: {username: "no_type", password: "long-enough-pw"}) { token } }'
+    )
+    mutation = json.dumps({"query": query}).encode()
+    headers = {"content-type": content_type} if content_type else {}
+    response = await app.client.http.post("/graphql", content=mutation, headers=headers)
+    assert response.status_code == 415, response.text
+    assert media_type(response) == "application/json"
+    [error] = response.json()["errors"]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT"}
+    assert error["message"].startswith("send the request as JSON: Content-Type: application/json")
+    assert await app.services.store.users.count_documents({}) == 0
+    # The same body as JSON runs.
+    ran = await app.client.http.post(
+        "/graphql", content=mutation, headers={"content-type": "application/json"}
+    )
+    assert ran.json()["data"]["signUp"]["token"]
+
+
 # --- request errors: application/graphql-response+json vs application/json ------------
 
 REQUEST_ERRORS = [

@@ -10,6 +10,7 @@ automatic persisted queries. `first` outside 1..100 on every connection is prove
 tests/test_validation.py (test_first_outside_1_to_100_is_refused).
 """
 
+import re
 from collections.abc import AsyncIterator
 from itertools import cycle, islice
 from typing import Any
@@ -25,6 +26,7 @@ from service.settings import Settings
 from tests.conftest import DemoApp
 from tests.support import AppUnderTest, app_settings, running_app
 from tests.test_command_counts import BOOK_PAGE_QUERY
+from tests.test_http import media_type
 from tests.test_mutations import gid, insert_book, quick_user, snapshot
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -37,7 +39,7 @@ def test_the_defaults_are_the_documented_limits() -> None:
     assert DEFAULTS.max_aliases == 15
     assert DEFAULTS.max_tokens == 2000
     assert DEFAULTS.max_query_cost == 5000
-    assert DEFAULTS.max_batch_operations == 5
+    assert DEFAULTS.max_batch_operations == 10  # Apollo's BatchHttpLink default batchMax
     assert DEFAULTS.max_body_bytes == 262_144
 
 
@@ -238,7 +240,10 @@ async def test_a_batch_over_the_operation_limit_is_refused_and_nothing_runs(
     before = await snapshot(app)
     refused = await app.client.http.post("/graphql", json=operations, headers=headers)
     assert refused.status_code == 400
-    assert "Too many operations" in refused.text
+    assert refused.headers["content-type"].startswith("application/json")
+    [error] = refused.json()["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["message"] == f"Too many operations in one batch: {limit + 1} (at most {limit})"
     assert await snapshot(app) == before
 
     ran = await app.client.http.post("/graphql", json=operations[:limit], headers=headers)
@@ -287,7 +292,10 @@ async def test_a_body_over_max_body_bytes_is_413_and_nothing_runs(
     before = await snapshot(app)
     refused = await send_body(target, body_of_size(limit + 1, target.book), streamed)
     assert refused.status_code == 413
-    assert f"larger than {limit} bytes" in refused.text
+    assert refused.json()["errors"][0] == {
+        "message": f"request body larger than {limit} bytes",
+        "extensions": {"code": "BAD_USER_INPUT"},
+    }
     assert await snapshot(app) == before
 
     ran = await send_body(target, body_of_size(limit, target.book), streamed)
@@ -356,6 +364,7 @@ async def test_production_serves_no_graphiql(production: AppUnderTest) -> None:
     assert response.status_code in (400, 404)
     assert "text/html" not in response.headers.get("content-type", "")
     assert "graphiql" not in response.text.lower()
+    assert (await production.client.http.get("/graphiql/graphiql.js")).status_code == 404
     # The API itself still answers GET queries.
     query = await production.client.http.get("/graphql", params={"query": "{ __typename }"})
     assert query.json() == {"data": {"__typename": "Query"}}
@@ -365,6 +374,20 @@ async def test_graphiql_is_served_outside_production(app: AppUnderTest) -> None:
     response = await app.client.http.get("/graphql", headers={"accept": "text/html"})
     assert response.status_code == 200
     assert "graphiql" in response.text.lower()
+    # Self-hosted: the page loads its script and stylesheet from the service, nothing else.
+    page_refs = re.findall(r'(?:src|href)="([^"]+)"', response.text)
+    assert page_refs == ["data:,", "/graphiql/graphiql.css", "/graphiql/graphiql.js"]
+    script = await app.client.http.get("/graphiql/graphiql.js")
+    assert (script.status_code, media_type(script)) == (200, "text/javascript")
+    stylesheet = await app.client.http.get("/graphiql/graphiql.css")
+    assert (stylesheet.status_code, media_type(stylesheet)) == (200, "text/css")
+    # The stylesheet's fonts are files beside it too (its images are inline data: URLs).
+    urls = [url.strip("\"'") for url in re.findall(r"url\(([^)]*)\)", stylesheet.text)]
+    fonts = [url for url in urls if not url.startswith("data:image/")]
+    assert len(fonts) == 34
+    assert all(re.fullmatch(r"/graphiql/fonts/[0-9a-f]{16}\.woff2?", url) for url in fonts)
+    font = await app.client.http.get(fonts[0])
+    assert (font.status_code, media_type(font)) == (200, "font/woff2")
 
 
 async def test_nested_introspection_is_refused_even_outside_production(app: AppUnderTest) -> None:
@@ -420,14 +443,14 @@ async def test_persisted_only_refuses_a_plain_document_before_it_runs(
     response = await post_json(app, {"query": rate_with("id"), "variables": {"b": book}}, token)
     assert response.status_code == 400
     error = error_of(response)
-    assert error["extensions"]["code"] == "BAD_USER_INPUT"
-    assert "only persisted queries are accepted" in error["message"]
+    assert error["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
+    assert "only registered documents are accepted" in error["message"]
     # Sending a new document with its hash does not register it either.
     query = rate_with("id rating")
     response = await post_json(
         app, {**persisted(sha256_of(query), query), "variables": {"b": book}}, token
     )
-    assert error_of(response)["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error_of(response)["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
     response = await post_json(
         app, {**persisted(sha256_of(query)), "variables": {"b": book}}, token
     )

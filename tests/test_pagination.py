@@ -15,7 +15,7 @@ import orjson
 import pytest
 from bson import ObjectId
 
-from service.embedded import Servers
+from devtools.embedded import Servers
 from service.ids import to_global_id
 from service.mongo import Store
 from tests.support import (

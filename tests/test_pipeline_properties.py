@@ -40,7 +40,7 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 
 import workers.aggregates
-from service.embedded import Servers
+from devtools.embedded import Servers
 from service.events import Event, EventType
 from service.ids import to_global_id
 from service.mongo import Store, make_client
@@ -73,7 +73,7 @@ async def stalling_write_figures(*args, **kwargs):
         await asyncio.sleep(stall)
     return await write_figures(*args, **kwargs)
 aggregates.write_figures = stalling_write_figures
-from service.cli import main
+from app.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 

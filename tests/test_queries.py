@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
+from devtools.demo.seed_page import read_seed_page, scaled_count
 from service.auth import issue_token
-from service.demo.seed_page import read_seed_page, scaled_count
 from service.ids import parse_global_id, to_global_id
 from service.mongo import Store
 from tests.conftest import DemoApp

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from service.embedded import Servers
+from devtools.embedded import Servers
 from service.settings import Settings
 from tests.support import AppUnderTest, GraphQLClient, app_settings, running_app
 from tests.test_mutations import RATE, gid, insert_book, quick_user, snapshot

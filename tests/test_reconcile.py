@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
-from service.demo.seed_page import read_seed_page
+from devtools.demo.seed_page import read_seed_page
 from tests.conftest import DemoApp
 from tests.processes import settings_env
 from tests.support import AppUnderTest, GraphQLClient
@@ -34,7 +34,7 @@ from workers.reconcile import reconcile
 
 def run_reconcile(app: AppUnderTest, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "service.cli", "reconcile", *args],
+        [sys.executable, "-m", "app.cli", "reconcile", *args],
         env=settings_env(app.settings, LOG_LEVEL="WARNING"),
         capture_output=True,
         text=True,

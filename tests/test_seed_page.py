@@ -4,8 +4,8 @@ from datetime import date
 
 import pytest
 
-from service.demo.loader import build_demo_documents, seed_usernames, username_for
-from service.demo.seed_page import (
+from devtools.demo.loader import build_demo_documents, seed_usernames, username_for
+from devtools.demo.seed_page import (
     SeedPage,
     infer_rating,
     read_seed_page,

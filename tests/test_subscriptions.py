@@ -26,12 +26,12 @@ from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from service.embedded import Servers
+from devtools.embedded import Servers
 from service.ids import to_global_id
 from service.settings import Settings
 from service.stats_hub import StatsHub
 from tests.processes import ApiServer, running, start_api, start_worker
-from tests.support import app_settings
+from tests.support import app_settings, books_hub_listening
 
 PROTOCOL = "graphql-transport-ws"
 SUBSCRIPTION = """
@@ -129,24 +129,6 @@ async def next_book(ws: ClientConnection, op_id: str, timeout: float) -> dict[st
         assert message.get("id") == op_id and message["type"] == "next", message
         assert "errors" not in message["payload"], message
         return message["payload"]["data"]["bookStatsChanged"]  # type: ignore[no-any-return]
-
-
-async def books_hub_listening(settings: Settings, processes: int) -> None:
-    """Wait until `processes` API processes' stats hubs are subscribed to the channel.
-
-    A hub subscribes when its process gets its first subscriber, after registering that
-    subscriber; graphql-transport-ws has no "subscribed" acknowledgement to wait for instead.
-    """
-    redis = Redis.from_url(settings.redis_url or "")
-    try:
-        async with asyncio.timeout(15):
-            while True:
-                [(_, count)] = await redis.pubsub_numsub(settings.stats_channel)
-                if count >= processes:
-                    return
-                await asyncio.sleep(0.05)
-    finally:
-        await redis.aclose()
 
 
 class Http:

@@ -21,10 +21,11 @@ from typing import Any
 import httpx
 from bson import ObjectId
 
+from devtools.embedded import Servers
 from service.documents import empty_rating_stats, empty_shelf_counts
-from service.embedded import Servers
 from service.events import Event, EventType
 from service.ids import to_global_id
+from service.pipeline import PipelineNames
 from service.settings import Settings
 from tests.processes import Child, running, settings_env, start_api, start_worker
 from tests.support import AppUnderTest, GraphQLClient, app_settings, running_app
@@ -219,7 +220,7 @@ async def wait_blocked_reader(w: World, child: Child) -> None:
 def worker_status(settings: Settings) -> dict[str, Any]:
     """`books worker status`, run as a command, parsed."""
     done = subprocess.run(
-        [sys.executable, "-m", "service.cli", "worker", "status"],
+        [sys.executable, "-m", "app.cli", "worker", "status"],
         env=settings_env(settings),
         capture_output=True,
         timeout=60,
@@ -474,7 +475,7 @@ async def lag_zero(w: World) -> bool:
 
 
 async def test_stream_is_trimmed_but_never_loses_unacknowledged_events(servers: Servers) -> None:
-    async with world(servers, trim_interval_seconds=0.2) as w:
+    async with world(servers, trim_interval_seconds=0.2, worker_heartbeat_seconds=0.1) as w:
         user, book = ObjectId(), w.catalog.books[0]
         await w.stream.ensure_group()
         key = w.settings.stream_key
@@ -506,11 +507,11 @@ async def test_stream_is_trimmed_but_never_loses_unacknowledged_events(servers: 
                 return group.get("lag") == 0 and await w.pending() == 3
 
             await eventually(applied_later, "the later events to be applied", worker)
-            # Trims keep running; watch several of them (each republishes the counters).
+            # Trims keep running; watch several of them (the worker's heartbeat counts them).
             for _ in range(3):
-                seen = await _counters_seen(w, "trimmer")
+                done = await _trims(w, "trimmer")
                 await eventually(
-                    lambda s=seen: _counters_seen_after(w, "trimmer", s), "another trim", worker
+                    lambda d=done: _trims_after(w, "trimmer", d), "another trim", worker
                 )
                 ids = await w.stream_ids()
                 assert ids == [_text(i) for i in held] + later  # the older, acked one is gone
@@ -518,17 +519,19 @@ async def test_stream_is_trimmed_but_never_loses_unacknowledged_events(servers: 
             assert worker.terminate() == 0
 
 
-async def _counters_seen(w: World, name: str) -> float:
-    raw = await w.redis.hget(f"{w.settings.stream_key}:workers", name)
-    return float(json.loads(raw)["seen"]) if raw else 0.0
+async def _trims(w: World, name: str) -> int:
+    raw = await w.redis.get(PipelineNames.of(w.settings).heartbeats + name)
+    return int(json.loads(raw)["trims"]) if raw else 0
 
 
-async def _counters_seen_after(w: World, name: str, before: float) -> bool:
-    return await _counters_seen(w, name) > before
+async def _trims_after(w: World, name: str, before: int) -> bool:
+    return await _trims(w, name) > before
 
 
 async def test_worker_status_command_reports_stream_and_workers(servers: Servers) -> None:
-    async with world(servers, trim_interval_seconds=0.2, worker_batch_size=2) as w:
+    async with world(
+        servers, trim_interval_seconds=0.2, worker_batch_size=2, worker_heartbeat_seconds=0.2
+    ) as w:
         expected, _ = await ratings_script(w.client, w.catalog, users=3)
         # One poison event lands in the dead letters.
         await w.stream.ensure_group()
@@ -563,3 +566,29 @@ async def test_worker_status_command_reports_stream_and_workers(servers: Servers
         assert mine["applied"] == 3
         assert mine["dead_letters"] == 1
         assert mine["batches"] == 2  # 4 events read 2 at a time; the poison one is not applied
+
+
+async def test_workers_leave_the_status_when_they_stop_or_die(servers: Servers) -> None:
+    """Heartbeats expire (as arq's health check does): a killed worker drops out after three
+    silent intervals; a stopped one shows as stopped, then drops out the same way."""
+    async with world(servers, worker_heartbeat_seconds=0.3) as w:
+        stopped, killed = start_worker(w.settings, "stops"), start_worker(w.settings, "dies")
+        with running(stopped, killed):
+
+            def states() -> dict[str, str]:
+                return {x["name"]: x["state"] for x in worker_status(w.settings)["workers"]}
+
+            async def both_running() -> bool:
+                return states() == {"stops": "running", "dies": "running"}
+
+            await eventually(both_running, "both workers in the status", stopped, killed)
+            assert stopped.terminate() == 0
+            assert states()["stops"] == "stopped"
+            killed.kill()
+            key = PipelineNames.of(w.settings).heartbeats + "dies"
+            assert 0 < await w.redis.ttl(key) <= 1  # round(0.3 * 3) s, at least 1
+
+            async def gone() -> bool:
+                return states() == {}
+
+            await eventually(gone, "both workers to drop out")

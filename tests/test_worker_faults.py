@@ -15,7 +15,7 @@ import httpx
 import pytest
 import redis
 
-from service.embedded import HOST, Servers, free_port, redis_server_binary
+from devtools.embedded import HOST, Servers, free_port, redis_server_binary
 from tests.processes import running, start_api, start_worker
 from tests.test_worker import (
     COMMENT,

@@ -1,7 +1,8 @@
-"""Recompute aggregate figures from the source documents, many documents per command.
+"""Recompute aggregate figures from the source documents and store them, fenced.
 
-Every handler of the pipeline ends here: figures are derived from the sources, never
-incremented, so applying an event twice or out of order cannot make them wrong.
+Every handler of the pipeline ends here: figures are derived from the sources (computed by
+service.repositories.figures), never incremented, so applying an event twice or out of order
+cannot make them wrong. This module is the only writer of stored figures.
 
 Concurrent recomputations of one document (two workers, or a worker and the reconciler) are
 fenced: each takes a number from one counter *before* it reads the sources and writes only
@@ -20,108 +21,17 @@ from bson import ObjectId
 from pymongo import ReturnDocument, UpdateOne
 
 from service.events import AggregateKind
-from service.mongo import Document, Store
-
-Figures = dict[str, Any]  # field path -> value, as stored on the aggregate's document
+from service.mongo import Store
+from service.repositories.figures import (
+    Figures,
+    author_figures,
+    book_figures,
+    review_figures,
+    user_figures,
+)
 
 SEQUENCE_ID = "aggregates_seq"  # the counter's document in the `meta` collection
 SEQUENCE_FIELD = "aggregates_seq"  # on an aggregate document: the number its figures were read at
-
-SHELF_FIELDS = {
-    "WANT_TO_READ": "want_to_read",
-    "CURRENTLY_READING": "currently_reading",
-    "READ": "read",
-}
-
-
-async def _grouped(store: Store, collection: str, match: Document, key: Any) -> list[Document]:
-    pipeline = [{"$match": match}, {"$group": {"_id": key, "n": {"$sum": 1}}}]
-    cursor = await store.db[collection].aggregate(pipeline)
-    return await cursor.to_list(None)
-
-
-async def book_figures(store: Store, book_ids: list[ObjectId]) -> dict[ObjectId, Figures]:
-    """ratingStats, shelfCounts and reviewsCount of each book: one aggregate command."""
-    counts: dict[ObjectId, list[int]] = {b: [0, 0, 0, 0, 0] for b in book_ids}
-    shelves: dict[ObjectId, dict[str, int]] = {
-        b: dict.fromkeys(SHELF_FIELDS.values(), 0) for b in book_ids
-    }
-    texts: dict[ObjectId, int] = dict.fromkeys(book_ids, 0)
-    groups = await _grouped(
-        store,
-        "reviews",
-        {"book_id": {"$in": book_ids}},
-        {"b": "$book_id", "r": "$rating", "s": "$shelf", "t": "$has_text"},
-    )
-    for group in groups:
-        key, n = group["_id"], group["n"]
-        book = key["b"]
-        if book not in counts:
-            continue
-        rating = key.get("r")
-        if isinstance(rating, int) and 1 <= rating <= 5:
-            counts[book][rating - 1] += n
-        shelf = SHELF_FIELDS.get(key.get("s") or "")
-        if shelf:
-            shelves[book][shelf] += n
-        if key.get("t"):
-            texts[book] += n
-    return {
-        b: {
-            "rating_stats.counts": counts[b],
-            "rating_stats.count": sum(counts[b]),
-            "rating_stats.sum": sum((i + 1) * c for i, c in enumerate(counts[b])),
-            "shelf_counts": shelves[b],
-            "reviews_count": texts[b],
-        }
-        for b in book_ids
-    }
-
-
-async def _counts(
-    store: Store, collection: str, field: str, ids: list[ObjectId], extra: Document | None = None
-) -> dict[ObjectId, int]:
-    found = dict.fromkeys(ids, 0)
-    for group in await _grouped(
-        store, collection, {field: {"$in": ids}, **(extra or {})}, f"${field}"
-    ):
-        if group["_id"] in found:
-            found[group["_id"]] = group["n"]
-    return found
-
-
-async def review_figures(store: Store, review_ids: list[ObjectId]) -> dict[ObjectId, Figures]:
-    likes = await _counts(store, "likes", "review_id", review_ids)
-    comments = await _counts(store, "comments", "review_id", review_ids)
-    return {r: {"likes_count": likes[r], "comments_count": comments[r]} for r in review_ids}
-
-
-async def user_figures(store: Store, user_ids: list[ObjectId]) -> dict[ObjectId, Figures]:
-    reviews = await _counts(store, "reviews", "user_id", user_ids, {"has_text": True})
-    followers = await _counts(store, "follows", "target_id", user_ids, {"target_kind": "user"})
-    following = await _counts(store, "follows", "follower_id", user_ids)
-    return {
-        u: {
-            "reviews_count": reviews[u],
-            "followers_count": followers[u],
-            "following_count": following[u],
-        }
-        for u in user_ids
-    }
-
-
-async def author_figures(store: Store, author_ids: list[ObjectId]) -> dict[ObjectId, Figures]:
-    followers = await _counts(store, "follows", "target_id", author_ids, {"target_kind": "author"})
-    books: dict[ObjectId, int] = dict.fromkeys(author_ids, 0)
-    pipeline: list[Document] = [
-        {"$match": {"author_ids": {"$in": author_ids}}},
-        {"$unwind": "$author_ids"},
-        {"$group": {"_id": "$author_ids", "n": {"$sum": 1}}},
-    ]
-    for group in await (await store.books.aggregate(pipeline)).to_list(None):
-        if group["_id"] in books:
-            books[group["_id"]] = group["n"]
-    return {a: {"followers_count": followers[a], "books_count": books[a]} for a in author_ids}
 
 
 RECOMPUTE = {

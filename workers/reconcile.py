@@ -10,7 +10,8 @@ from bson import ObjectId
 
 from service.events import AggregateKind
 from service.mongo import Document, Store
-from workers.aggregates import RECOMPUTE, Figures, next_sequence, write_figures
+from service.repositories.figures import Figures
+from workers.aggregates import RECOMPUTE, next_sequence, write_figures
 
 BATCH = 500
 

@@ -11,13 +11,11 @@ import time
 from contextlib import suppress
 from dataclasses import dataclass, field
 
-import orjson
-from pymongo.errors import ConnectionFailure, PyMongoError
+from pymongo.errors import ConnectionFailure
 from redis.exceptions import RedisError, ResponseError
 
 from service.events import Event
 from service.publisher import sweep_outbox
-from service.response_cache import epoch_key
 from service.services import Services, open_services
 from service.settings import Settings
 from workers.apply import PoisonEvent, apply_events
@@ -33,6 +31,7 @@ class Counters:
     batches: int = 0
     dead_letters: int = 0
     claimed: int = 0
+    trims: int = 0
     started: float = field(default_factory=time.time)
 
 
@@ -42,15 +41,11 @@ class Worker:
         self.services = services
         self.settings = settings
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
-        self.stream = EventStream(
-            services.redis,
-            settings.stream_key,
-            settings.consumer_group,
-            settings.dead_letter_stream,
-        )
+        self.pipeline = services.pipeline
+        self.stream = EventStream.of(services.redis, self.pipeline.names)
         self.counters = Counters()
         self.stopping = asyncio.Event()
-        self._last_trim = self._last_sweep = self._last_claim = 0.0
+        self._last_trim = self._last_sweep = self._last_claim = self._last_beat = 0.0
 
     def stop(self) -> None:
         self.stopping.set()
@@ -88,10 +83,11 @@ class Worker:
                     with suppress(*INFRA_ERRORS):
                         await self.stream.ensure_group()
                 await self._pause(1.0)
-        try:
-            await self._publish_counters()
+        try:  # the last counters, marked stopped; they expire like any heartbeat
+            await self._heartbeat(state="stopped")
         except INFRA_ERRORS as error:  # stopping during an outage is still a clean stop
-            log.warning("worker %s: counters not published (%s)", self.name, error)
+            log.warning("worker %s: last counters not published (%s)", self.name, error)
+        self._log_counters()
         log.info("worker %s stopped after %d events", self.name, self.counters.applied)
 
     async def _pause(self, seconds: float) -> None:
@@ -118,7 +114,11 @@ class Worker:
         if now - self._last_trim >= settings.trim_interval_seconds:
             self._last_trim = now
             await self.stream.trim()
-            await self._publish_counters()
+            self.counters.trims += 1
+            self._log_counters()
+        if now - self._last_beat >= settings.worker_heartbeat_seconds:
+            self._last_beat = now
+            await self._heartbeat()
 
     async def _handle(self, entries: list[Entry]) -> None:
         """Apply a batch; on an event error, fall back to one event at a time to isolate it."""
@@ -146,18 +146,14 @@ class Worker:
                     await self._failed(one[0], error)
 
     async def _apply(self, events: list[tuple[Entry, Event]]) -> None:
-        redis = self.services.redis
         applied = await apply_events(self.services.store, [event for _, event in events])
         # Cached responses computed before these writes are stale from now on.
-        await redis.incr(epoch_key(self.settings.redis_prefix))
+        await self.pipeline.advance_epoch()
         await self.stream.ack([entry[0] for entry, _ in events])
         self.counters.applied += len(events)
         self.counters.batches += 1
         if applied.books:
-            async with redis.pipeline(transaction=False) as pipe:
-                for book_id in applied.books:
-                    pipe.publish(self.settings.stats_channel, str(book_id))
-                await pipe.execute()
+            await self.pipeline.stats_changed(str(book_id) for book_id in applied.books)
 
     async def _failed(self, entry: Entry, error: Exception) -> None:
         attempts = await self.stream.deliveries(entry[0])
@@ -171,17 +167,22 @@ class Worker:
         self.counters.dead_letters += 1
         log.error("event %s moved to %s: %s", entry[0], self.stream.dead_letters, error)
 
-    async def _publish_counters(self) -> None:
-        key = f"{self.stream.key}:workers"
-        payload = {
-            "name": self.name,
-            "applied": self.counters.applied,
-            "batches": self.counters.batches,
-            "dead_letters": self.counters.dead_letters,
-            "claimed": self.counters.claimed,
-            "seen": time.time(),
-        }
-        await self.services.redis.hset(key, self.name, orjson.dumps(payload))
+    async def _heartbeat(self, state: str = "running") -> None:
+        await self.pipeline.heartbeat(
+            self.name,
+            {
+                "state": state,
+                "applied": self.counters.applied,
+                "batches": self.counters.batches,
+                "dead_letters": self.counters.dead_letters,
+                "claimed": self.counters.claimed,
+                "trims": self.counters.trims,
+                "started": self.counters.started,
+                "seen": time.time(),
+            },
+        )
+
+    def _log_counters(self) -> None:
         log.info(
             "worker %s: applied=%d batches=%d dead_letters=%d claimed=%d",
             self.name,
@@ -202,21 +203,4 @@ async def run(settings: Settings, name: str | None) -> int:
     return 0
 
 
-async def print_status(settings: Settings) -> int:
-    async with open_services(settings, create_indexes=False) as services:
-        stream = EventStream(
-            services.redis,
-            settings.stream_key,
-            settings.consumer_group,
-            settings.dead_letter_stream,
-        )
-        status = await stream.status()
-        workers = await services.redis.hgetall(f"{settings.stream_key}:workers")
-        status["workers"] = [orjson.loads(v) for v in workers.values()]
-        outbox = await services.store.outbox.count_documents({})
-        status["outbox"] = outbox
-    print(orjson.dumps(status, option=orjson.OPT_INDENT_2).decode())
-    return 0
-
-
-__all__ = ["PyMongoError", "Worker", "print_status", "run"]
+__all__ = ["Worker", "run"]

@@ -6,6 +6,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from service.pipeline import PipelineNames
+
 Entry = tuple[str, dict[str, str]]  # stream id, fields
 
 
@@ -28,6 +30,10 @@ class EventStream:
     key: str
     group: str
     dead_letters: str
+
+    @classmethod
+    def of(cls, redis: Redis, names: PipelineNames) -> "EventStream":
+        return cls(redis, names.stream, names.group, names.dead_letters)
 
     async def ensure_group(self) -> None:
         try:
@@ -86,26 +92,6 @@ class EventStream:
         if floor is None or floor == "0-0":
             return 0
         return int(await self.redis.xtrim(self.key, minid=floor, approximate=False))
-
-    async def status(self) -> dict[str, Any]:
-        length = await self.redis.xlen(self.key)
-        dead = await self.redis.xlen(self.dead_letters)
-        groups = []
-        try:
-            raw_groups = await self.redis.xinfo_groups(self.key)
-        except ResponseError:
-            raw_groups = []
-        for group in raw_groups:
-            groups.append(
-                {
-                    "name": _text(group["name"]),
-                    "consumers": int(group["consumers"]),
-                    "pending": int(group["pending"]),
-                    "lag": group.get("lag"),
-                    "last_delivered": _text(group["last-delivered-id"]),
-                }
-            )
-        return {"stream": self.key, "length": length, "dead_letters": dead, "groups": groups}
 
 
 def _id_key(entry_id: str) -> tuple[int, int]:

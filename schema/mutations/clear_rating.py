@@ -3,6 +3,7 @@
 import strawberry
 
 from schema.context import Info, require_viewer
+from schema.payload_figures import computed
 from schema.types.review import Review
 from service.ids import from_global_id
 from service.repositories import entries
@@ -13,4 +14,4 @@ async def clear_rating(info: Info, book_id: strawberry.ID) -> Review | None:
     book = from_global_id(book_id, "Book", "bookId")
     services = info.context.services
     doc = await entries.clear_rating(services.store, services.publisher, viewer, book)
-    return Review.of(doc) if doc else None
+    return computed(info, Review.of(doc)) if doc else None

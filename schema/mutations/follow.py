@@ -3,6 +3,7 @@
 import strawberry
 
 from schema.context import Info, require_viewer
+from schema.payload_figures import computed
 from schema.types.author import Author
 from schema.types.user import User
 from service.errors import NotFound
@@ -35,7 +36,7 @@ async def _user_edge(info: Info, user_id: strawberry.ID, *, follow: bool) -> Use
     doc = await info.context.loaders.user.load(target)
     if doc is None:
         raise NotFound("no user has this id", field="userId")
-    return User.of(doc)
+    return computed(info, User.of(doc))
 
 
 async def _author_edge(info: Info, author_id: strawberry.ID, *, follow: bool) -> Author:
@@ -47,4 +48,4 @@ async def _author_edge(info: Info, author_id: strawberry.ID, *, follow: bool) ->
     doc = await info.context.loaders.author.load(target)
     if doc is None:
         raise NotFound("no author has this id", field="authorId")
-    return Author.of(doc)
+    return computed(info, Author.of(doc))

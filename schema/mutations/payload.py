@@ -3,6 +3,7 @@
 import strawberry
 
 from schema.context import Info
+from schema.payload_figures import computed
 from schema.types.user import User
 from service import auth
 from service.mongo import Document
@@ -19,4 +20,4 @@ class AuthPayload:
         token = auth.issue_token(
             user_doc["_id"], services.jwt_secret, services.settings.jwt_ttl_seconds
         )
-        return cls(token=token, user=User.of(user_doc))
+        return cls(token=token, user=computed(info, User.of(user_doc)))

@@ -3,6 +3,7 @@
 import strawberry
 
 from schema.context import Info, require_viewer
+from schema.payload_figures import computed
 from schema.types.review import Review
 from service import validation
 from service.ids import from_global_id
@@ -15,4 +16,4 @@ async def rate_book(info: Info, book_id: strawberry.ID, stars: int) -> Review:
     validation.stars(stars)
     services = info.context.services
     doc = await entries.rate_book(services.store, services.publisher, viewer, book, stars)
-    return Review.of(doc)
+    return computed(info, Review.of(doc))

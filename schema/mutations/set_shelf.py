@@ -3,6 +3,7 @@
 import strawberry
 
 from schema.context import Info, require_viewer
+from schema.payload_figures import computed
 from schema.types.enums import Shelf
 from schema.types.review import Review
 from service.ids import from_global_id
@@ -22,4 +23,4 @@ async def set_shelf(
         book,
         shelf.value if shelf else None,
     )
-    return Review.of(doc) if doc else None
+    return computed(info, Review.of(doc)) if doc else None

@@ -3,6 +3,7 @@
 import strawberry
 
 from schema.context import Info, require_viewer
+from schema.payload_figures import computed
 from schema.types.review import Review
 from service import validation
 from service.ids import from_global_id
@@ -26,4 +27,4 @@ async def write_review(info: Info, input: WriteReviewInput) -> Review:
     doc = await entries.write_review(
         services.store, services.publisher, viewer, book, text, rating, bool(input.spoiler)
     )
-    return Review.of(doc)
+    return computed(info, Review.of(doc))

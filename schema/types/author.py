@@ -1,14 +1,17 @@
 """Author: bio, figures, the viewer's follow and the author's books."""
 
+from typing import ClassVar
+
 import strawberry
 
 from schema.context import Info
+from schema.payload_figures import ComputedFields, computed_nodes, stored_as
 from schema.types.connections import BookConnection, count_of
 from schema.types.node import Node
 from service import validation
 from service.ids import to_global_id
 from service.mongo import Document
-from service.repositories import books
+from service.repositories import books, figures
 
 
 @strawberry.type(name="Author")
@@ -19,6 +22,9 @@ class Author(Node):
     books_count: int
     followers_count: int
     doc: strawberry.Private[Document]
+    COMPUTED: ClassVar[ComputedFields] = stored_as(
+        followers_count=figures.author_followers, books_count=figures.author_books
+    )
 
     @classmethod
     def of(cls, doc: Document) -> "Author":
@@ -45,6 +51,5 @@ class Author(Node):
         first = validation.page_size(first)
         store = info.context.services.store
         page = await books.by_author(store, self.doc["_id"], first, after)
-        return BookConnection.of(
-            page, count_of(store.books, books.by_author_query(self.doc["_id"]))
-        )
+        counter = count_of(store.books, books.by_author_query(self.doc["_id"]))
+        return computed_nodes(info, BookConnection.of(page, counter))

@@ -1,7 +1,9 @@
-"""Book: source fields from the document, figures from the worker, reviews by keyset pages."""
+"""Book: source fields from the document, figures from the worker (computed from the sources in
+mutation payloads), reviews by keyset pages."""
 
+from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 import strawberry
 from bson import ObjectId
@@ -14,6 +16,14 @@ from graphql import (
 )
 
 from schema.context import Info
+from schema.payload_figures import (
+    ComputedFields,
+    computed,
+    computed_all,
+    computed_nodes,
+    payload_of,
+    stored_as,
+)
 from schema.types.connections import (
     ReviewConnection,
     count_of,
@@ -26,8 +36,9 @@ from service import validation
 from service.ids import to_global_id
 from service.mongo import Document
 from service.pagination import Page
-from service.repositories import entries
+from service.repositories import entries, figures
 from service.repositories.common import docs_by_ids
+from service.repositories.figures import Figures, with_figures
 
 if TYPE_CHECKING:
     from schema.types.author import Author
@@ -91,6 +102,13 @@ class Book(Node):
     genres: list[str]
     reviews_count: int
     doc: strawberry.Private[Document]
+    # In a mutation's payload (schema.payload_figures): the figures computed from the sources,
+    # which ratingStats and shelfCounts then show instead of the stored ones.
+    computed_figures: strawberry.Private[Awaitable[Figures] | None] = None
+    COMPUTED: ClassVar[ComputedFields] = {
+        **stored_as(reviews_count=figures.book_figures),
+        "computed_figures": (figures.book_figures, lambda found: found),
+    }
 
     @classmethod
     def of(cls, doc: Document) -> "Book":
@@ -120,15 +138,25 @@ class Book(Node):
         from schema.types.author import Author
 
         docs = await info.context.loaders.author.load_many(self.doc.get("author_ids") or [])
-        return [Author.of(d) for d in docs if d is not None]
+        return computed_all(info, [Author.of(d) for d in docs if d is not None])
 
     @strawberry.field
     def rating_stats(self) -> RatingStats:
+        if self.computed_figures is not None:  # awaited by graphql-core
+            return self._computed(RatingStats.of, "rating_stats")  # type: ignore[return-value]
         return RatingStats.of(self.doc.get("rating_stats"))
 
     @strawberry.field
     def shelf_counts(self) -> ShelfCounts:
+        if self.computed_figures is not None:  # awaited by graphql-core
+            return self._computed(ShelfCounts.of, "shelf_counts")  # type: ignore[return-value]
         return ShelfCounts.of(self.doc.get("shelf_counts"))
+
+    async def _computed[S](self, build: Callable[[Document | None], S], field: str) -> S:
+        """The figure object `field` built from the computed figures (ratingStats keeps its
+        stored updatedAt: when the worker last stored them)."""
+        assert self.computed_figures is not None
+        return build(with_figures(self.doc, await self.computed_figures).get(field))
 
     @strawberry.field
     async def reviews(
@@ -155,13 +183,17 @@ class Book(Node):
         )
         query = entries.book_reviews_query(self.oid, star_filter, words)
         users = None
-        if page.docs and selects_review_user(info):
+        payload = payload_of(info)
+        if page.docs and payload is None and selects_review_user(info):
             # One find for the page's reviewers (the command the per-review loads would have
             # batched into), straight from the repository: each Review.user then resolves
             # synchronously, and the page skips the loader's future and task per key.
             found = await docs_by_ids(store.users, [d["user_id"] for d in page.docs])
             users = [found.get(d["user_id"]) for d in page.docs]
-        return ReviewConnection.of(page, count_of(store.reviews, query), users)
+        # (In a mutation's payload the users come through Review.user, which computes
+        # their figures.)
+        connection = ReviewConnection.of(page, count_of(store.reviews, query), users)
+        return payload.overlay_nodes(connection) if payload is not None else connection
 
     @strawberry.field
     async def friends_reviews(
@@ -181,7 +213,7 @@ class Book(Node):
             return ReviewConnection.of(empty, empty_page_counter())
         page = await entries.friends_reviews(store, self.oid, friends, first, after)
         query = entries.friends_reviews_query(self.oid, friends)
-        return ReviewConnection.of(page, count_of(store.reviews, query))
+        return computed_nodes(info, ReviewConnection.of(page, count_of(store.reviews, query)))
 
     @strawberry.field
     async def viewer_review(
@@ -192,4 +224,4 @@ class Book(Node):
         if info.context.viewer_id is None:
             return None
         doc = await info.context.loaders.viewer_entry.load(self.oid)
-        return Review.of(doc) if doc else None
+        return computed(info, Review.of(doc)) if doc else None

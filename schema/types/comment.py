@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from schema.context import Info
+from schema.payload_figures import computed
 from schema.types.node import Node
 from service.errors import NotFound
 from service.ids import to_global_id
@@ -40,7 +41,7 @@ class Comment(Node):
         doc = await info.context.loaders.review.load(self.doc["review_id"])
         if doc is None:
             raise NotFound("this comment's review no longer exists")
-        return Review.of(doc)
+        return computed(info, Review.of(doc))
 
     @strawberry.field
     async def user(self, info: Info) -> Annotated["User", strawberry.lazy("schema.types.user")]:
@@ -49,4 +50,4 @@ class Comment(Node):
         doc = await info.context.loaders.user.load(self.doc["user_id"])
         if doc is None:
             raise NotFound("this comment's user no longer exists")
-        return User.of(doc)
+        return computed(info, User.of(doc))

@@ -1,12 +1,13 @@
 """Review: a user's entry for a book, with its likes and comments."""
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, ClassVar, Optional
 
 import strawberry
 
 from schema.context import Info
 from schema.execution import PREFETCHED
+from schema.payload_figures import ComputedFields, computed, stored_as
 from schema.types.connections import CommentConnection, count_of
 from schema.types.enums import Shelf
 from schema.types.node import Node
@@ -14,7 +15,7 @@ from service import validation
 from service.errors import NotFound
 from service.ids import to_global_id
 from service.mongo import Document
-from service.repositories import social
+from service.repositories import figures, social
 
 if TYPE_CHECKING:
     from schema.types.book import Book
@@ -36,6 +37,9 @@ class Review(Node):
     # does, for the whole page): `user` then needs no loader, and the planned execution
     # (schema.execution, PREFETCHED) reads it without calling the resolver.
     prefetched_user: strawberry.Private[Optional["User"]] = None
+    COMPUTED: ClassVar[ComputedFields] = stored_as(
+        likes_count=figures.review_likes, comments_count=figures.review_comments
+    )
 
     @classmethod
     def of(cls, doc: Document, user_doc: Document | None = None) -> "Review":
@@ -63,7 +67,7 @@ class Review(Node):
         doc = await info.context.loaders.book.load(self.doc["book_id"])
         if doc is None:
             raise NotFound("this review's book no longer exists")
-        return Book.of(doc)
+        return computed(info, Book.of(doc))
 
     @strawberry.field(metadata={PREFETCHED: "prefetched_user"})
     def user(self, info: Info) -> Annotated["User", strawberry.lazy("schema.types.user")]:
@@ -79,7 +83,7 @@ class Review(Node):
         doc = await info.context.loaders.user.load(self.doc["user_id"])
         if doc is None:
             raise NotFound("this review's user no longer exists")
-        return User.of(doc)
+        return computed(info, User.of(doc))
 
     @strawberry.field
     async def viewer_has_liked(self, info: Info) -> bool:

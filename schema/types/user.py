@@ -1,15 +1,18 @@
 """User: profile, figures, the viewer's follow and the user's shelves."""
 
+from typing import ClassVar
+
 import strawberry
 
 from schema.context import Info
+from schema.payload_figures import ComputedFields, computed_nodes, stored_as
 from schema.types.connections import ReviewConnection, count_of
 from schema.types.enums import Shelf
 from schema.types.node import Node
 from service import validation
 from service.ids import to_global_id
 from service.mongo import Document
-from service.repositories import entries
+from service.repositories import entries, figures
 
 
 @strawberry.type(name="User")
@@ -23,6 +26,11 @@ class User(Node):
     following_count: int
     authored_books_count: int
     doc: strawberry.Private[Document]
+    COMPUTED: ClassVar[ComputedFields] = stored_as(
+        reviews_count=figures.user_reviews,
+        followers_count=figures.user_followers,
+        following_count=figures.user_following,
+    )
 
     @classmethod
     def of(cls, doc: Document) -> "User":
@@ -58,4 +66,4 @@ class User(Node):
         shelf_value = shelf.value if shelf else None
         page = await entries.user_entries(store, self.doc["_id"], shelf_value, first, after)  # type: ignore[arg-type]
         query = entries.user_entries_query(self.doc["_id"], shelf_value)  # type: ignore[arg-type]
-        return ReviewConnection.of(page, count_of(store.reviews, query))
+        return computed_nodes(info, ReviewConnection.of(page, count_of(store.reviews, query)))

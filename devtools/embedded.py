@@ -2,21 +2,18 @@
 
 A newcomer has Python 3.13 but maybe neither MongoDB nor Redis; CI and tests want servers of
 their own that cannot collide with anything already running. Both use the functions here:
-`embedded_servers()` for tests, `run_dev()` for `make dev` (which also runs seed, API and
-worker). Production does not use this module: it sets MONGODB_URL and REDIS_URL.
+`embedded_servers()` for tests, `devtools.dev.run_dev()` for `make dev` (which also runs seed,
+API and worker). Production does not use this module: it sets MONGODB_URL and REDIS_URL.
 
 Every server gets its own session (process group), so a Ctrl-C in the terminal reaches only
 the launcher, which then stops things in order: API and worker, then Redis, then MongoDB.
 """
 
-import argparse
 import importlib.metadata
 import os
 import queue
 import re
-import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -103,7 +100,9 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment of a `python -m service...` child that must run with `settings`."""
     env = python_env()
     for name, value in settings.model_dump().items():
-        if value is not None:
+        if isinstance(value, list):
+            env[name.upper()] = ",".join(map(str, value))
+        elif value is not None:
             env[name.upper()] = str(value)
     env.update(extra)
     return env
@@ -141,7 +140,7 @@ def start_mongo(data_dir: Path | None, timeout: float = START_TIMEOUT) -> Manage
     """Start mongoeco in a child process: SQLite file DATA/books.db, or memory when None."""
     engine = ["--memory"] if data_dir is None else ["--path", str(data_dir.resolve() / "books.db")]
     # --exit-on-stdin-eof: the stdin pipe closes when we die, so no server is left orphaned.
-    args = ["-m", "service.embedded_mongo", *engine, "--port", "0", "--exit-on-stdin-eof"]
+    args = ["-m", "devtools.embedded_mongo", *engine, "--port", "0", "--exit-on-stdin-eof"]
     process = subprocess.Popen(
         [sys.executable, *args],
         stdin=subprocess.PIPE,
@@ -305,113 +304,3 @@ def embedded_servers(
             started.append(redis_server)
             redis_url = redis_server.url
         yield Servers(mongodb_url, redis_url, tuple(started))
-
-
-# --- make dev -------------------------------------------------------------------------------
-
-
-def jwt_secret(data_dir: Path) -> str:
-    """The token secret kept in DATA/jwt-secret (0600), made once so logins survive restarts."""
-    path = data_dir / "jwt-secret"
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        secret = path.read_text().strip()
-        if not secret:
-            raise EmbeddedServerError(f"{path} is empty; delete it to get a new secret") from None
-        return secret
-    secret = secrets.token_urlsafe(48)
-    with os.fdopen(fd, "w") as file:
-        file.write(secret + "\n")
-    return secret
-
-
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "service.cli", *args]
-
-
-def _start_child(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """A child in its own session, so that Ctrl-C reaches only us and we stop it in order."""
-    return subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
-
-
-def _wait_all(processes: dict[str, subprocess.Popen[bytes]]) -> tuple[str, int]:
-    """Block until one of the processes exits; its name and exit code."""
-    while True:
-        for name, process in processes.items():
-            code = process.poll()
-            if code is not None:
-                return name, code
-        time.sleep(0.2)
-
-
-def _banner(settings: Settings, servers: Servers) -> str:
-    data_dir = settings.data_dir
-    mongo_note = "external" if settings.mongodb_url else f"mongoeco, {data_dir / 'books.db'}"
-    redis_note = "external" if settings.redis_url else f"AOF in {data_dir / 'redis'}"
-    return "\n".join(
-        [
-            "",
-            f"  GraphQL   http://{settings.host}:{settings.port}/graphql",
-            f"  MongoDB   {servers.mongodb_url}  ({mongo_note})",
-            f"  Redis     {servers.redis_url}  ({redis_note})",
-            "  Ctrl-C stops everything.",
-            "",
-        ]
-    )
-
-
-def run_dev(settings: Settings) -> int:
-    """`make dev`: servers (unless URLs are set), seed, API and worker; 0 after Ctrl-C/SIGTERM.
-
-    Returns non-zero when seeding fails or a process dies on its own (the rest is stopped).
-    """
-    data_dir = settings.data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
-    previous_int = signal.signal(signal.SIGINT, _raise_interrupt)
-    children: dict[str, subprocess.Popen[bytes]] = {}
-    try:
-        with embedded_servers(
-            data_dir, mongodb_url=settings.mongodb_url, redis_url=settings.redis_url
-        ) as servers:
-            try:
-                env = python_env() | {
-                    "MONGODB_URL": servers.mongodb_url,
-                    "REDIS_URL": servers.redis_url,
-                    "JWT_SECRET": settings.jwt_secret or jwt_secret(data_dir),
-                }
-                scale = str(settings.demo_scale)
-                children["seed"] = _start_child(_cli("seed", "--scale", scale), env)
-                name, code = _wait_all(children)  # seed is idempotent: it loads what is missing
-                del children["seed"]
-                if code != 0:
-                    print(f"dev: seed failed (exit {code})", file=sys.stderr)
-                    return code
-                children["api"] = _start_child(_cli("serve"), env)
-                children["worker"] = _start_child(_cli("worker"), env)
-                print(_banner(settings, servers), flush=True)
-                watched = children | {s.name: s.process for s in servers.processes}
-                name, code = _wait_all(watched)
-                print(f"dev: {name} exited unexpectedly (exit {code}); stopping", file=sys.stderr)
-                return code if code > 0 else 1
-            finally:
-                # Teardown must finish: a second Ctrl-C must not leave servers behind.
-                signal.signal(signal.SIGINT, signal.SIG_IGN)
-                signal.signal(signal.SIGTERM, signal.SIG_IGN)
-                stop_processes(*children.values())
-    except KeyboardInterrupt:
-        print("dev: stopped", file=sys.stderr)
-        return 0
-    finally:
-        signal.signal(signal.SIGTERM, previous_term)
-        signal.signal(signal.SIGINT, previous_int)
-
-
-def dev_command(args: argparse.Namespace, settings: Settings) -> int:
-    """`books dev` (service.cli names it by import string)."""
-    return run_dev(settings)

@@ -1,34 +1,22 @@
-"""The ASGI application of the service: uvicorn's factory entry point."""
+"""`books serve`: the API under uvicorn, as production runs it."""
 
-import argparse
 import signal
 
-from starlette.applications import Starlette
+import uvicorn
 
-from schema.definition import build_schema
-from schema.http import GraphQLApp
-from service.app import create_app
-from service.settings import Settings, get_settings
-
-
-def build_app(settings: Settings | None = None) -> Starlette:
-    settings = settings or get_settings()
-    graphql = GraphQLApp(build_schema(settings), graphiql=not settings.production)
-    return create_app(settings, graphql)
+from service.settings import Settings
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
-def serve_command(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
+def serve(settings: Settings) -> int:
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal to whatever handler
     # was installed before it: ours turns a finished graceful shutdown into exit status 0.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
-        "schema.asgi:build_app",
+        "app.asgi:build_app",
         factory=True,
         host=settings.host,
         port=settings.port,

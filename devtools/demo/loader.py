@@ -22,7 +22,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from service.demo.seed_page import (
+from devtools.demo.seed_page import (
     DEFAULT_SEED_PATH,
     STAR_LEVELS,
     SeedPage,

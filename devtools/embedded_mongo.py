@@ -1,12 +1,12 @@
 """Embedded mode's MongoDB: mongoeco serving the wire protocol on loopback, in its own process.
 
-    python -m service.embedded_mongo --path data/books.db --port 0
-    python -m service.embedded_mongo --memory
+    python -m devtools.embedded_mongo --path data/books.db --port 0
+    python -m devtools.embedded_mongo --memory
 
 mongoeco runs on the event loop of the process that starts it, so it gets a process of its own
 (its CPU must not compete with the API's loop). Port 0 picks a free port; the process prints
 one line `READY mongodb://127.0.0.1:PORT/?directConnection=true` once it accepts connections,
-which is how `service.embedded` learns the port without a race. SIGTERM or SIGINT closes the
+which is how `devtools.embedded` learns the port without a race. SIGTERM or SIGINT closes the
 server and the engine (the SQLite file is left consistent). With `--exit-on-stdin-eof` it also
 stops when its standard input closes, i.e. when the launcher that holds the other end dies,
 so a killed test run or launcher leaves no server behind.
@@ -76,7 +76,7 @@ def _exit_now(error: Exception) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m service.embedded_mongo", description="Serve mongoeco on 127.0.0.1."
+        prog="python -m devtools.embedded_mongo", description="Serve mongoeco on 127.0.0.1."
     )
     engine = parser.add_mutually_exclusive_group(required=True)
     engine.add_argument("--path", type=Path, help="SQLite file holding the data")

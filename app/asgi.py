@@ -1,0 +1,81 @@
+"""The ASGI application: the GraphQL endpoints (HTTP and WebSocket), GraphiQL's assets, the
+operations endpoints, CORS and the body limit, around the process's services.
+
+    uvicorn app.asgi:build_app --factory     (what `books serve` runs)
+"""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import FileResponse
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from app.body_limit import BodyLimit
+from app.ops import healthz, metrics, readyz
+from schema.definition import build_schema
+from schema.http.endpoint import GraphQLEndpoint
+from schema.websocket import GraphQLWebSocket
+from service.services import open_services
+from service.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).resolve().parent / "static"
+# GraphiQL built from pinned npm packages by web/graphiql (`make graphiql`) and committed, so
+# that the IDE loads nothing from a CDN; served outside production mode only.
+GRAPHIQL_DIR = STATIC / "graphiql"
+
+# What a page on an allowed origin may send and read (bearer tokens: no credentials mode).
+CORS_ALLOWED_HEADERS = ["authorization", "content-type", "accept", "x-request-id"]
+CORS_EXPOSED_HEADERS = ["x-request-id", "retry-after"]
+CORS_MAX_AGE_SECONDS = 600
+
+
+def _routes(settings: Settings) -> list[BaseRoute]:
+    schema = build_schema(settings)
+    graphiql = None if settings.production else FileResponse(GRAPHIQL_DIR / "index.html")
+    routes: list[BaseRoute] = [
+        Route("/graphql", GraphQLEndpoint(schema, graphiql), methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", GraphQLWebSocket(schema, settings.cors_origins)),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+    ]
+    if not settings.production:
+        # GraphiQL's script, stylesheet and fonts, which its page at /graphql loads.
+        routes.append(Mount("/graphiql", StaticFiles(directory=GRAPHIQL_DIR), name="graphiql"))
+    return routes
+
+
+def _middleware(settings: Settings) -> list[Middleware]:
+    middleware = [Middleware(BodyLimit, max_bytes=settings.max_body_bytes)]
+    if settings.cors_origins:  # none by default: same origin only, and no CORS headers at all
+        cors = Middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=CORS_ALLOWED_HEADERS,
+            expose_headers=CORS_EXPOSED_HEADERS,
+            max_age=CORS_MAX_AGE_SECONDS,
+        )
+        middleware.insert(0, cors)
+    return middleware
+
+
+def build_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with open_services(settings) as services:
+            app.state.services = services
+            log.info("serving database %s", settings.mongodb_db)
+            yield
+
+    return Starlette(routes=_routes(settings), middleware=_middleware(settings), lifespan=lifespan)

@@ -1,0 +1,69 @@
+"""GraphQL over WebSocket at /graphql: Strawberry's graphql-transport-ws handler, as the
+standard clients (graphql-ws, and through it Apollo Client, urql and Relay) expect it:
+
+- only pages on the API's own origin or on `CORS_ORIGINS` may connect (a client without an
+  Origin, i.e. not a browser, always may);
+- every message is a text frame (graphql-ws and browsers' WebSocket read binary frames as
+  Blobs and fail with "Message is missing the 'type' property");
+- the viewer comes from `connection_init`'s `payload.authorization` ("Bearer <token>"), the
+  only place a browser can put it, else from the upgrade request's Authorization header; an
+  invalid or expired token in the payload closes the socket with 4403 Forbidden.
+"""
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UNSET, UnsetType
+
+from schema.context import Context, Viewer
+from schema.definition import BookSchema
+from schema.loaders import Loaders
+from service.logs import request_id_var
+from service.services import Services
+
+
+class GraphQLWebSocket(GraphQL[Context, None]):
+    loaders_class: type[Loaders] = Loaders
+
+    def __init__(self, schema: BookSchema, allowed_origins: list[str]) -> None:
+        super().__init__(
+            schema,
+            graphql_ide=None,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            allowed_origins=tuple(allowed_origins),
+        )
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        services: Services = request.app.state.services
+        viewer = Viewer.from_authorization(
+            request.headers.get("authorization"), services.jwt_secret
+        )
+        context = Context(
+            services=services,
+            viewer=viewer,
+            loaders=self.loaders_class(services.store, viewer.id),
+            request=request,
+        )
+        request_id_var.set(context.request_id)
+        return context
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        params = context.connection_params
+        authorization = params.get("authorization") if isinstance(params, dict) else None
+        if authorization is None or authorization == "":  # anonymous (clients send "" too)
+            return UNSET
+        if not isinstance(authorization, str):
+            raise ConnectionRejectionError()
+        viewer = Viewer.from_authorization(authorization, context.services.jwt_secret)
+        if viewer.id is None:
+            raise ConnectionRejectionError()  # graphql-transport-ws: close 4403 Forbidden
+        context.set_viewer(viewer)
+        return UNSET
+
+    def encode_json(self, data: object) -> str:
+        return orjson.dumps(data).decode()
