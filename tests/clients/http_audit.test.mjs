@@ -33,14 +33,22 @@ test("graphql-http's audits: every MUST and every SHOULD passes", async (t) => {
 // A POST whose headers name no Content-Type at all (fetch would add text/plain).
 function postWithoutContentType(body) {
   return new Promise((resolve, reject) => {
-    const sent = request(API_URL, { method: "POST", headers: { accept: "application/json" } }, (response) => {
-      let text = "";
-      response.setEncoding("utf8");
-      response.on("data", (chunk) => (text += chunk));
-      response.on("end", () =>
-        resolve({ status: response.statusCode, contentType: response.headers["content-type"], text }),
-      );
-    });
+    const sent = request(
+      API_URL,
+      { method: "POST", headers: { accept: "application/json" } },
+      (response) => {
+        let text = "";
+        response.setEncoding("utf8");
+        response.on("data", (chunk) => (text += chunk));
+        response.on("end", () =>
+          resolve({
+            status: response.statusCode,
+            contentType: response.headers["content-type"],
+            text,
+          }),
+        );
+      },
+    );
     sent.on("error", reject);
     sent.end(body);
   });
@@ -54,4 +62,5 @@ test("a POST without Content-Type is refused with 415 and a JSON error", async (
   assert.equal(body.data, undefined);
   assert.equal(body.errors.length, 1);
   assert.match(body.errors[0].message, /content-type/i);
+  assert.equal(body.errors[0].extensions.code, "BAD_USER_INPUT");
 });

@@ -126,7 +126,11 @@ function assertPersistedQueryRoundTrips(exchanges, expectedDocuments) {
       assert.equal(exchange.body.errors[0].message, "PersistedQueryNotFound", where);
       assert.equal(exchange.body.errors[0].extensions.code, "PERSISTED_QUERY_NOT_FOUND", where);
     } else if (count === 1) {
-      assert.equal(typeof exchange.request.query, "string", `the retry sends the document: ${where}`);
+      assert.equal(
+        typeof exchange.request.query,
+        "string",
+        `the retry sends the document: ${where}`,
+      );
       assert.equal(sha256(exchange.request.query), hash, where);
       assert.equal(exchange.status, 200, where);
       assert.equal(exchange.body.errors, undefined, where);
@@ -159,12 +163,20 @@ before(async () => {
       }
     `,
   });
-  assert.deepEqual(cached, { __typename: "User", id: data.signUp.user.id, displayName: "Apollo Reader" });
+  assert.deepEqual(cached, {
+    __typename: "User",
+    id: data.signUp.user.id,
+    displayName: "Apollo Reader",
+  });
   assertPersistedQueryRoundTrips(anonymous.exchanges, 1);
   assert.equal(anonymous.exchanges.length, 2);
   anonymous.client.stop();
 
-  viewer = { token: data.signUp.token, id: data.signUp.user.id, ...apolloClient({ token: data.signUp.token }) };
+  viewer = {
+    token: data.signUp.token,
+    id: data.signUp.user.id,
+    ...apolloClient({ token: data.signUp.token }),
+  };
 });
 
 function readPage() {
@@ -172,7 +184,10 @@ function readPage() {
 }
 
 test("rateBook: the cached book shows the new rating and figures at once", async () => {
-  const { data: page } = await viewer.client.query({ query: BOOK_PAGE, variables: { id: BOOK_ID } });
+  const { data: page } = await viewer.client.query({
+    query: BOOK_PAGE,
+    variables: { id: BOOK_ID },
+  });
   const histogram = page.book.ratingStats.histogram.map(({ stars, count }) => ({ stars, count }));
   assert.equal(page.book.viewerReview, null);
 
@@ -184,7 +199,10 @@ test("rateBook: the cached book shows the new rating and figures at once", async
   const rated = figuresOf(withRating(histogram, 5));
   let cached = readPage();
   assert.deepEqual(
-    { ...cached.ratingStats, histogram: cached.ratingStats.histogram.map(({ __typename, ...b }) => b) },
+    {
+      ...cached.ratingStats,
+      histogram: cached.ratingStats.histogram.map(({ __typename, ...b }) => b),
+    },
     { __typename: "RatingStats", ...rated },
   );
   assert.deepEqual(cached.viewerReview, {
@@ -199,7 +217,10 @@ test("rateBook: the cached book shows the new rating and figures at once", async
   const rerated = figuresOf(withRating(histogram, 2));
   cached = readPage();
   assert.deepEqual(
-    { ...cached.ratingStats, histogram: cached.ratingStats.histogram.map(({ __typename, ...b }) => b) },
+    {
+      ...cached.ratingStats,
+      histogram: cached.ratingStats.histogram.map(({ __typename, ...b }) => b),
+    },
     { __typename: "RatingStats", ...rerated },
   );
   assert.equal(cached.viewerReview.rating, 2);
@@ -213,7 +234,8 @@ test("likeReview: the cached review shows the new count and the viewer's like", 
   });
   const review = page.book.reviews.edges[0].node;
   assert.equal(review.viewerHasLiked, false);
-  const cachedReview = () => readPage().reviews.edges.find((edge) => edge.node.id === review.id).node;
+  const cachedReview = () =>
+    readPage().reviews.edges.find((edge) => edge.node.id === review.id).node;
 
   const liked = await viewer.client.mutate({ mutation: LIKE_REVIEW, variables: { id: review.id } });
   assert.equal(liked.data.likeReview.likesCount, review.likesCount + 1);

@@ -33,7 +33,12 @@ import {
 const PUSH_TIMEOUT_MS = 20000;
 
 function wsClient(connectionParams) {
-  return createClient({ url: WS_URL, webSocketImpl: WebSocket, connectionParams, retryAttempts: 0 });
+  return createClient({
+    url: WS_URL,
+    webSocketImpl: WebSocket,
+    connectionParams,
+    retryAttempts: 0,
+  });
 }
 
 // The SPA's client: subscriptions over graphql-ws, everything else over HTTP with APQ.
@@ -131,11 +136,19 @@ test("another user's rating is pushed to an Apollo subscriber authenticated in c
     {
       count: book.ratingStats.count,
       average: book.ratingStats.average,
-      histogram: book.ratingStats.histogram.map(({ stars, count, percent }) => ({ stars, count, percent })),
+      histogram: book.ratingStats.histogram.map(({ stars, count, percent }) => ({
+        stars,
+        count,
+        percent,
+      })),
     },
     expected,
   );
-  assert.deepEqual(book.viewerReview, { __typename: "Review", id: rated.viewerReview.id, rating: 3 });
+  assert.deepEqual(book.viewerReview, {
+    __typename: "Review",
+    id: rated.viewerReview.id,
+    rating: 3,
+  });
 
   // Apollo wrote the push into the normalized cache: the book page re-renders from it.
   const cached = client.cache.readFragment({
@@ -158,7 +171,10 @@ function firstOutcome(client) {
   return new Promise((resolve) => {
     client.on("closed", (event) => resolve({ closed: event.code }));
     client.subscribe(
-      { query: "subscription($id: ID!) { bookStatsChanged(bookId: $id) { id } }", variables: { id: BOOK_ID } },
+      {
+        query: "subscription($id: ID!) { bookStatsChanged(bookId: $id) { id } }",
+        variables: { id: BOOK_ID },
+      },
       { next: (value) => resolve({ next: value }), error: () => {}, complete: () => {} },
     );
   });

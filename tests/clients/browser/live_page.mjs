@@ -30,9 +30,16 @@ function showFigures(stats) {
 }
 
 async function graphql(query, variables, token) {
-  const headers = { "content-type": "application/json", accept: "application/graphql-response+json" };
+  const headers = {
+    "content-type": "application/json",
+    accept: "application/graphql-response+json",
+  };
   if (token) headers.authorization = `Bearer ${token}`;
-  const response = await fetch(api, { method: "POST", headers, body: JSON.stringify({ query, variables }) });
+  const response = await fetch(api, {
+    method: "POST",
+    headers,
+    body: JSON.stringify({ query, variables }),
+  });
   const body = await response.json();
   if (!response.ok || body.errors) throw new Error(`${response.status} ${JSON.stringify(body)}`);
   return { data: body.data, requestId: response.headers.get("x-request-id") };
@@ -67,7 +74,9 @@ async function main() {
         show("pushes", pushes);
       },
       error: (error) => {
-        throw error instanceof Error ? error : new Error(`subscription failed: ${error?.code ?? error}`);
+        throw error instanceof Error
+          ? error
+          : new Error(`subscription failed: ${error?.code ?? error}`);
       },
       complete: () => show("live", "ended"),
     },
