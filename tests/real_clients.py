@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import pytest
@@ -35,7 +35,7 @@ INSTALL_HINTS = {
 }
 
 
-def missing(what: str, hint: str) -> None:
+def missing(what: str, hint: str) -> NoReturn:
     """Skip the test, or fail it under CI=true (CI must never pass without the clients)."""
     message = f"{what} not found: {hint}"
     if os.environ.get("CI", "").lower() == "true":
@@ -47,7 +47,6 @@ def require_tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
         missing(name, INSTALL_HINTS[name])
-    assert path is not None
     return path
 
 
@@ -68,7 +67,6 @@ def chromium_path() -> str:
         if path is not None:
             return path
     missing("Chromium", INSTALL_HINTS["chromium"])
-    raise AssertionError("unreachable")
 
 
 @dataclass

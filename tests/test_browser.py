@@ -110,16 +110,23 @@ def stack(servers: Servers, page_origin: str) -> Iterator[Stack]:
         yield running
 
 
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Any]:
+@pytest.fixture(scope="module", autouse=True)
+def chromium() -> str:
+    """The browser and its driver, checked before any process starts for these tests."""
     executable = chromium_path()
     try:
-        from playwright.async_api import async_playwright
+        import playwright.async_api  # noqa: F401
     except ImportError:
         missing("Playwright for Python", "pip install -e '.[dev]' (`make test` does it)")
-        raise
+    return executable
+
+
+@pytest.fixture(scope="module")
+async def browser(chromium: str) -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
     async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        launched = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             yield launched
         finally:
@@ -247,7 +254,7 @@ async def graphql(
     assert response.status_code == 200, response.text
     body = response.json()
     assert "errors" not in body, body
-    return body["data"]  # type: ignore[no-any-return]
+    return body["data"]
 
 
 async def sign_up(http: httpx.AsyncClient, stack: Stack) -> str:
