@@ -6,7 +6,7 @@ import { test } from "node:test";
 
 import { gql } from "@apollo/client";
 
-import { BOOK_ID, apolloClient, post } from "./lib.mjs";
+import { BOOK_ID, RATING_FIGURES, apolloClient, post } from "./lib.mjs";
 
 const PAGE_SIZE = 10;
 
@@ -17,13 +17,7 @@ const BOOK_PAGE = gql`
       title
       reviewsCount
       ratingStats {
-        count
-        average
-        histogram {
-          stars
-          count
-          percent
-        }
+        ...RatingFigures
       }
       shelfCounts {
         wantToRead
@@ -51,6 +45,7 @@ const BOOK_PAGE = gql`
       }
     }
   }
+  ${RATING_FIGURES}
 `;
 
 // Every review of the book in one request, outside Apollo: what the pages must add up to.

@@ -196,23 +196,15 @@ export function statsChannelListeners() {
   });
 }
 
-export const BOOK_STATS = gql`
-  subscription BookStats($id: ID!) {
-    bookStatsChanged(bookId: $id) {
-      id
-      ratingStats {
-        count
-        average
-        histogram {
-          stars
-          count
-          percent
-        }
-      }
-      viewerReview {
-        id
-        rating
-      }
+// The rating figures as the book page shows them (RatingStats has no id: the cache merges it).
+export const RATING_FIGURES = gql`
+  fragment RatingFigures on RatingStats {
+    count
+    average
+    histogram {
+      stars
+      count
+      percent
     }
   }
 `;

@@ -10,6 +10,7 @@ import { gql } from "@apollo/client";
 import {
   BOOK_ID,
   PASSWORD,
+  RATING_FIGURES,
   apolloClient,
   figuresOf,
   sha256,
@@ -35,13 +36,7 @@ const BOOK_PAGE = gql`
     book(id: $id) {
       id
       ratingStats {
-        count
-        average
-        histogram {
-          stars
-          count
-          percent
-        }
+        ...RatingFigures
       }
       viewerReview {
         id
@@ -59,6 +54,7 @@ const BOOK_PAGE = gql`
       }
     }
   }
+  ${RATING_FIGURES}
 `;
 
 const RATE_BOOK = gql`
@@ -75,17 +71,12 @@ const RATE_BOOK = gql`
           shelf
         }
         ratingStats {
-          count
-          average
-          histogram {
-            stars
-            count
-            percent
-          }
+          ...RatingFigures
         }
       }
     }
   }
+  ${RATING_FIGURES}
 `;
 
 const LIKE_REVIEW = gql`

@@ -15,7 +15,7 @@ import WebSocket from "ws";
 import {
   API_URL,
   BOOK_ID,
-  BOOK_STATS,
+  RATING_FIGURES,
   WS_URL,
   bookCache,
   eventually,
@@ -31,6 +31,22 @@ import {
 } from "./lib.mjs";
 
 const PUSH_TIMEOUT_MS = 20000;
+
+const BOOK_STATS = gql`
+  subscription BookStats($id: ID!) {
+    bookStatsChanged(bookId: $id) {
+      id
+      ratingStats {
+        ...RatingFigures
+      }
+      viewerReview {
+        id
+        rating
+      }
+    }
+  }
+  ${RATING_FIGURES}
+`;
 
 function wsClient(connectionParams) {
   return createClient({
