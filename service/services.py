@@ -42,6 +42,10 @@ class Services:
     rate_limiter: RateLimiter | None
     metrics: Metrics
 
+    async def ping_mongo(self) -> None:
+        """Raises when MongoDB does not answer (readiness)."""
+        await self.mongo.admin.command("ping")
+
     @property
     def jwt_secret(self) -> str:
         if not self.settings.jwt_secret:

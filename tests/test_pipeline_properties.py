@@ -67,12 +67,12 @@ import asyncio, os, random, sys
 import workers.aggregates as aggregates
 stall = int(os.environ["PIPELINE_STALL_MS"]) / 1000
 chance = float(os.environ["PIPELINE_STALL_CHANCE"])
-write_figures = aggregates.write_figures
-async def stalling_write_figures(*args, **kwargs):
+store_figures = aggregates.store_figures
+async def stalling_store_figures(*args, **kwargs):
     if random.random() < chance:
         await asyncio.sleep(stall)
-    return await write_figures(*args, **kwargs)
-aggregates.write_figures = stalling_write_figures
+    return await store_figures(*args, **kwargs)
+aggregates.store_figures = stalling_store_figures
 from app.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -661,15 +661,15 @@ async def test_a_stale_recomputation_never_overwrites_a_fresher_one(
         )
 
         stalled, resume = asyncio.Event(), asyncio.Event()
-        write_figures = workers.aggregates.write_figures
+        store_figures = workers.aggregates.store_figures
 
-        async def stalling_write(*args: Any, **kwargs: Any) -> int:
+        async def stalling_write(*args: Any, **kwargs: Any) -> None:
             if args[1] == "book" and not stalled.is_set():
                 stalled.set()
                 await resume.wait()
-            return await write_figures(*args, **kwargs)
+            await store_figures(*args, **kwargs)
 
-        monkeypatch.setattr(workers.aggregates, "write_figures", stalling_write)
+        monkeypatch.setattr(workers.aggregates, "store_figures", stalling_write)
         slow = asyncio.create_task(
             apply_events(
                 store, [Event(type=EventType.RATING_SET, user_id=str(first), book_id=str(book))]
