@@ -16,9 +16,23 @@ PY313 := $(or $(PYTHON),$(shell for c in python3.13 "env PYENV_VERSION=3.13.0 py
 	print(sys.executable)' 2>/dev/null && break; done))
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: venv dev test lint lock
+# The JavaScript clients of tests/test_clients.py and tests/test_browser.py: `npm ci` from the
+# committed lockfile, again only when it changes. Without npm the tests say how to install it.
+CLIENTS := tests/clients
+CLIENTS_STAMP := $(CLIENTS)/node_modules/.installed
+
+.PHONY: venv clients dev test test-fast lint lock
 
 venv: $(STAMP)
+
+clients: $(CLIENTS_STAMP)
+
+$(CLIENTS_STAMP): $(CLIENTS)/package.json $(CLIENTS)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		cd $(CLIENTS) && npm ci --no-audit --no-fund && touch node_modules/.installed; \
+	else \
+		echo "npm not found: the JavaScript client tests will be skipped (install Node.js 20+ and npm)"; \
+	fi
 
 $(UV_STAMP):
 	@[ -n "$(PY313)" ] || { echo "Python 3.13 not found: install it, or run" \
@@ -42,8 +56,12 @@ lock: | $(UV_STAMP)
 dev: venv
 	$(PY) -m app.cli dev
 
-test: venv
+test: venv clients
 	$(PY) -m pytest -q
+
+# Without the tests marked slow (real API/worker processes, the JavaScript clients, the browser).
+test-fast: venv
+	$(PY) -m pytest -q -m "not slow"
 
 lint: venv
 	$(VENV)/bin/ruff check .
