@@ -40,7 +40,7 @@ import httpx
 import orjson
 import pytest
 from bson import ObjectId
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import nodes, queries
 
@@ -53,6 +53,7 @@ from service.settings import Settings
 from tests.conftest import DEMO_TEST_SCALE
 from tests.support import AppUnderTest, app_settings, review_doc, running_app, user_doc
 from tests.test_command_counts import BOOK_PAGE_QUERY
+from tests.test_fuzz import FUZZ
 from tests.test_mutations import COLLECTIONS
 from workers.reconcile import reconcile
 
@@ -546,13 +547,7 @@ async def test_queries(apps: Apps, name: str) -> None:
 
 # --- documents generated from the contract --------------------------------------------------
 
-GENERATED = settings(
-    max_examples=120,
-    deadline=None,  # no wall-clock assertions
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+GENERATED = settings(FUZZ, max_examples=120)  # derandomized, no deadline
 IDS = st.deferred(lambda: st.sampled_from(KNOWN_IDS))
 SCALARS = {
     "ID": st.one_of(IDS, IDS, IDS, st.just("bm90LWFuLWlk")).map(nodes.String),
