@@ -10,6 +10,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
 
+from schema.compiled import CompiledExecutionContext
 from schema.documents import DocumentCache, ParsedDocument
 from schema.errors import classify
 from schema.execution import PlannedExecutionContext
@@ -29,6 +30,7 @@ from service.settings import Settings
 CACHE_SIZE = 1024
 # Settings.execution -> the executor class graphql-core runs operations with.
 EXECUTION_CONTEXTS: dict[str, type[StrawberryGraphQLCoreExecutionContext]] = {
+    "compiled": CompiledExecutionContext,
     "planned": PlannedExecutionContext,
     "stock": StrawberryGraphQLCoreExecutionContext,
 }

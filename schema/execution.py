@@ -315,7 +315,11 @@ class PlannedExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 )
             else:
                 completed = self._planned_items(
-                    object_type, items, path, grouped, field_details_list, position_context
+                    items,
+                    path,
+                    lambda item, item_path: self.execute_collected_subfields(
+                        object_type, item, item_path, grouped, [], position_context
+                    ),
                 )
         except Exception as raw_error:  # as graphql-core's execute_field does
             self.handle_field_error(raw_error, field.type, field_details_list, path)
@@ -331,22 +335,15 @@ class PlannedExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return plan.is_type_of is None or bool(plan.is_type_of(value, None))
 
     def _planned_items(
-        self,
-        object_type: GraphQLObjectType,
-        items: list[Any],
-        path: Path,
-        grouped: Any,
-        field_details_list: Any,
-        position_context: Any,
+        self, items: list[Any], path: Path, complete: Callable[[Any, Path], Any]
     ) -> Any:
+        """The list of each item's `complete(item, item path)`, or an awaitable of it."""
         completed: list[Any] = []
         awaitable_indices: list[int] = []
         is_awaitable = self.is_awaitable
         try:
             for index, item in enumerate(items):
-                result = self.execute_collected_subfields(
-                    object_type, item, path.add_key(index, None), grouped, [], position_context
-                )
+                result = complete(item, path.add_key(index, None))
                 if is_awaitable(result):
                     awaitable_indices.append(index)
                 completed.append(result)

@@ -107,11 +107,12 @@ class Settings(BaseSettings):
         default=5000,
         description="Highest estimated cost (a connection multiplies what it selects by `first`).",
     )
-    execution: Literal["planned", "stock"] = Field(
-        default="planned",
-        description="How queries execute: `planned` (graphql-core's executor with a fast path for"
-        " fields that are attribute reads) or `stock` (graphql-core's own execution of every"
-        " field); both give the same data and errors (tests/test_execution_equivalence.py).",
+    execution: Literal["compiled", "planned", "stock"] = Field(
+        default="compiled",
+        description="How operations execute: `compiled` (each selection of a document that is"
+        " sent again compiled to a function), `planned` (graphql-core's executor with a fast"
+        " path for fields that are attribute reads) or `stock` (graphql-core's own execution of"
+        " every field); all give the same data and errors (tests/test_execution_equivalence.py).",
     )
     max_batch_operations: int = Field(
         default=10,
