@@ -5,6 +5,7 @@ import signal
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.requests import Request
 from starlette.responses import FileResponse
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
@@ -19,6 +20,29 @@ from service.settings import Settings, get_settings
 # that the IDE loads nothing from a CDN; served outside production mode only.
 GRAPHIQL_DIR = Path(__file__).resolve().parent.parent / "app" / "static" / "graphiql"
 
+# The book page SPA built from web/ (`make web`) and committed: its page at /, its scripts and
+# styles under /assets, and the manifest of its operations (it sends them by hash), registered
+# as the app starts.
+WEB_DIR = GRAPHIQL_DIR.parent / "web"
+WEB_MANIFEST = WEB_DIR / "persisted-documents.json"
+# The page loads only its own files and talks only to its own origin (HTTP and WebSocket).
+WEB_PAGE_HEADERS = {
+    "content-security-policy": "default-src 'self'; img-src 'self' data: https:; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "cache-control": "no-cache",
+}
+
+
+async def web_page(request: Request) -> FileResponse:
+    return FileResponse(WEB_DIR / "index.html", headers=WEB_PAGE_HEADERS)
+
+
+def web_routes() -> list[BaseRoute]:
+    return [
+        Route("/", web_page, methods=["GET", "HEAD"]),
+        Mount("/assets", app=StaticFiles(directory=WEB_DIR / "assets"), name="web-assets"),
+    ]
+
 
 def build_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
@@ -27,11 +51,12 @@ def build_app(settings: Settings | None = None) -> Starlette:
     routes: list[BaseRoute] = [
         Route("/graphql", GraphQLEndpoint(schema, graphiql), methods=["GET", "POST"]),
         WebSocketRoute("/graphql", GraphQLWebSocket(schema, settings.cors_origins)),
+        *web_routes(),
     ]
     if not settings.production:
         # GraphiQL's script, stylesheet and fonts, which its page at /graphql loads.
         routes.append(Mount("/graphiql", app=StaticFiles(directory=GRAPHIQL_DIR), name="graphiql"))
-    return create_app(settings, routes)
+    return create_app(settings, routes, manifests=[WEB_MANIFEST])
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:

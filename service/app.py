@@ -2,9 +2,11 @@
 passed in, so this module needs nothing from schema/."""
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 
+from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -14,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.health import healthz, readyz
 from service.metrics import metrics_endpoint
+from service.persisted_queries import PersistedQueries, register_manifest
 from service.services import open_services
 from service.settings import Settings
 
@@ -74,13 +77,32 @@ CORS_EXPOSED_HEADERS = ["x-request-id", "retry-after"]
 CORS_MAX_AGE_SECONDS = 600
 
 
-def create_app(settings: Settings, routes: list[BaseRoute]) -> Starlette:
+async def register_manifests(persisted: PersistedQueries, manifests: Sequence[Path]) -> None:
+    """The trusted documents of the clients this app serves (the SPA's operations), registered
+    at start-up so that they run by hash, also with PERSISTED_QUERIES_ONLY. A bad manifest
+    stops the start; Redis being down does not (this process serves them from memory)."""
+    for path in manifests:
+        try:
+            count = await register_manifest(persisted, path)
+        except FileNotFoundError:
+            log.warning("no persisted-documents manifest at %s: its client will be refused", path)
+        except (RedisError, OSError) as error:
+            log.warning("manifest %s kept in this process only (Redis: %s)", path, error)
+        else:
+            log.info("registered %d trusted documents from %s", count, path)
+
+
+def create_app(
+    settings: Settings, routes: list[BaseRoute], manifests: Sequence[Path] = ()
+) -> Starlette:
     """An app serving `routes` (the GraphQL endpoints) with health, metrics, the body limit
-    and CORS for `settings.cors_origins`."""
+    and CORS for `settings.cors_origins`; the persisted-documents `manifests` are registered
+    as it starts."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_services(settings) as services:
+            await register_manifests(services.persisted, manifests)
             app.state.services = services
             app.state.metrics = services.metrics
             log.info("serving database %s", settings.mongodb_db)
