@@ -38,7 +38,7 @@ $(STAMP): pyproject.toml
 dev: venv
 	$(PY) -m service.cli dev
 
-test: venv
+test: venv web-deps
 	$(PY) -m pytest -q
 
 lint: venv
@@ -57,3 +57,25 @@ bench: venv
 .PHONY: graphiql
 graphiql:
 	cd web/graphiql && npm ci --no-audit --no-fund && npm run build
+
+# The book page SPA: web/ built into app/static/web/ (committed, with the persisted-documents
+# manifest) and its generated types in web/src/gql/, from web/package-lock.json.
+# Node.js 20.19+ and npm; `make dev` and the API need neither.
+WEB_STAMP := web/node_modules/.package-lock.json
+.PHONY: web web-check web-deps screenshot
+web:
+	cd web && npm ci --no-audit --no-fund && npm run build
+
+# Regenerate the types and rebuild into temporary folders; fail on any difference.
+web-check: web-deps
+	cd web && npm run check
+
+# web/node_modules for the browser tests (axe-core) and the build check, when npm is there.
+web-deps:
+	@if [ -f $(WEB_STAMP) ] && [ $(WEB_STAMP) -nt web/package-lock.json ]; then :; \
+	elif command -v npm >/dev/null; then cd web && npm ci --no-audit --no-fund; \
+	else echo "npm not found: the SPA's build check and browser tests will be skipped"; fi
+
+# docs/book-page.png: the page in headless Chromium, on servers of its own (or URL=...).
+screenshot: venv web-deps
+	$(PY) -m tests.screenshot $(URL)

@@ -1,4 +1,4 @@
-import { useMutation, useQuery, useSubscription } from '@urql/preact';
+import { useQuery, useSubscription } from '@urql/preact';
 import {
   BookPageDocument,
   BookStatsChangedDocument,
@@ -11,7 +11,7 @@ import {
 } from '../gql/graphql';
 import { counted, longDate } from '../format';
 import { Account } from './Account';
-import { ErrorNote, MoreText, ToggleButton } from './common';
+import { ErrorNote, MoreText, ToggleButton, useToggleMutation } from './common';
 import { Histogram, RatingSummary } from './Ratings';
 import { Reviews } from './Reviews';
 import { YourReview } from './YourReview';
@@ -156,10 +156,7 @@ function BookView({ book, viewer }: { book: BookPageFieldsFragment; viewer: View
 }
 
 function AuthorCard({ author }: { author: AuthorFieldsFragment }) {
-  const [follow, runFollow] = useMutation(FollowAuthorDocument);
-  const [unfollow, runUnfollow] = useMutation(UnfollowAuthorDocument);
-  const toggle = () =>
-    author.viewerIsFollowing ? runUnfollow({ authorId: author.id }) : runFollow({ authorId: author.id });
+  const follow = useToggleMutation(FollowAuthorDocument, UnfollowAuthorDocument);
   return (
     <div class="author-card" id={`author-${author.id}`}>
       <div class="avatar" aria-hidden="true">
@@ -176,10 +173,10 @@ function AuthorCard({ author }: { author: AuthorFieldsFragment }) {
           pressed={author.viewerIsFollowing}
           label={`Follow ${author.name}`}
           pressedLabel={`Following ${author.name}`}
-          busy={follow.fetching || unfollow.fetching}
-          onToggle={toggle}
+          busy={follow.busy}
+          onToggle={() => follow.toggle(author.viewerIsFollowing, { authorId: author.id })}
         />
-        <ErrorNote error={follow.error ?? unfollow.error} />
+        <ErrorNote error={follow.error} />
         {author.bio && <MoreText text={author.bio} />}
       </div>
     </div>

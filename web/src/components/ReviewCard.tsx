@@ -11,17 +11,14 @@ import {
   type ViewerFieldsFragment,
 } from '../gql/graphql';
 import { counted, longDate, stars } from '../format';
-import { ErrorNote, MoreText, ToggleButton } from './common';
+import { ErrorNote, MoreText, ToggleButton, useToggleMutation } from './common';
 
 /** One community review: the reviewer's card, the text, likes and comments. */
 export function ReviewCard({ review, viewer }: { review: ReviewFieldsFragment; viewer: ViewerFieldsFragment | null }) {
   const [commentsOpen, setCommentsOpen] = useState(false);
-  const [like, runLike] = useMutation(LikeReviewDocument);
-  const [unlike, runUnlike] = useMutation(UnlikeReviewDocument);
+  const like = useToggleMutation(LikeReviewDocument, UnlikeReviewDocument);
   const user = review.user;
   const headingId = `review-${review.id}`;
-  const toggleLike = () =>
-    review.viewerHasLiked ? runUnlike({ reviewId: review.id }) : runLike({ reviewId: review.id });
 
   return (
     <article class="review" aria-labelledby={headingId} data-review={review.id}>
@@ -66,34 +63,31 @@ export function ReviewCard({ review, viewer }: { review: ReviewFieldsFragment; v
           pressed={review.viewerHasLiked}
           label="Like"
           pressedLabel="Liked"
-          busy={like.fetching || unlike.fetching}
-          onToggle={toggleLike}
+          busy={like.busy}
+          onToggle={() => like.toggle(review.viewerHasLiked, { reviewId: review.id })}
         />
         <button type="button" class="link" aria-expanded={commentsOpen} onClick={() => setCommentsOpen(!commentsOpen)}>
           {counted(review.commentsCount, 'comment', 'comments')}
         </button>
       </footer>
-      <ErrorNote error={like.error ?? unlike.error} />
+      <ErrorNote error={like.error} />
       {commentsOpen && <Comments reviewId={review.id} />}
     </article>
   );
 }
 
 function FollowReviewer({ user }: { user: ReviewFieldsFragment['user'] }) {
-  const [follow, runFollow] = useMutation(FollowUserDocument);
-  const [unfollow, runUnfollow] = useMutation(UnfollowUserDocument);
-  const toggle = () =>
-    user.viewerIsFollowing ? runUnfollow({ userId: user.id }) : runFollow({ userId: user.id });
+  const follow = useToggleMutation(FollowUserDocument, UnfollowUserDocument);
   return (
     <div class="follow">
       <ToggleButton
         pressed={user.viewerIsFollowing}
         label="Follow"
         pressedLabel="Following"
-        busy={follow.fetching || unfollow.fetching}
-        onToggle={toggle}
+        busy={follow.busy}
+        onToggle={() => follow.toggle(user.viewerIsFollowing, { userId: user.id })}
       />
-      <ErrorNote error={follow.error ?? unfollow.error} />
+      <ErrorNote error={follow.error} />
     </div>
   );
 }

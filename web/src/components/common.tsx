@@ -1,4 +1,5 @@
-import type { CombinedError } from '@urql/core';
+import type { AnyVariables, CombinedError, TypedDocumentNode } from '@urql/core';
+import { useMutation } from '@urql/preact';
 import { useState } from 'preact/hooks';
 import { describeError } from '../errors';
 
@@ -50,4 +51,18 @@ export function ToggleButton(props: {
       {props.pressed ? props.pressedLabel : props.label}
     </button>
   );
+}
+
+/** A pair of mutations that switch a state on and off (like/unlike, follow/unfollow). */
+export function useToggleMutation<Variables extends AnyVariables>(
+  on: TypedDocumentNode<unknown, Variables>,
+  off: TypedDocumentNode<unknown, Variables>,
+) {
+  const [onState, runOn] = useMutation(on);
+  const [offState, runOff] = useMutation(off);
+  return {
+    busy: onState.fetching || offState.fetching,
+    error: onState.error ?? offState.error,
+    toggle: (isOn: boolean, variables: Variables) => (isOn ? runOff(variables) : runOn(variables)),
+  };
 }
