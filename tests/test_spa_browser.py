@@ -405,7 +405,15 @@ async def persisted_only_flow(site: Site, browser: Any) -> None:
     add_second_page(site)
     reader = await open_reader(browser, site.api.url + "/")
     await check_seed_figures(reader, site)
-    await reader.signs_up_and_rates_five()
+    rated = await reader.signs_up_and_rates_five()
+    # The live subscription runs too (its registered text over graphql-ws).
+    other = await open_reader(browser, site.api.url + "/")
+    await other.sign_up()
+    await other.page.get_by_role("radio", name="1 star").check()
+    await expect(reader.head("ratings-count")).to_have_text(
+        f"{rated + 1} ratings", timeout=TIMEOUT_MS
+    )
+    await close(other)
     await reader.likes(reader.page.locator(".review").nth(1))
     await reader.page.get_by_role("button", name="Show more reviews").click()
     await expect(reader.page.locator(".review")).to_have_count(SEED_REVIEWS + EXTRA_REVIEWS)
