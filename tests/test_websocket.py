@@ -25,8 +25,9 @@ from devtools.embedded import Servers
 from service import auth
 from service.ids import to_global_id
 from service.settings import Settings
-from tests.processes import ApiServer, running, start_api, start_worker
-from tests.support import app_settings, books_hub_listening
+from tests.support.app import app_settings
+from tests.support.processes import ApiServer, running, start_api, start_worker
+from tests.support.websocket import books_hub_listening
 
 pytestmark = pytest.mark.slow
 
