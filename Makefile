@@ -16,22 +16,23 @@ PY313 := $(or $(PYTHON),$(shell for c in python3.13 "env PYENV_VERSION=3.13.0 py
 	print(sys.executable)' 2>/dev/null && break; done))
 export UV_PYTHON_DOWNLOADS := never
 
-# The JavaScript clients of tests/test_clients.py and tests/test_browser.py: `npm ci` from the
-# committed lockfile, again only when it changes. Without npm the tests say how to install it.
-CLIENTS := tests/clients
-CLIENTS_STAMP := $(CLIENTS)/node_modules/.installed
+# The npm projects the tests use: the JavaScript clients of tests/test_clients.py and
+# tests/test_browser.py, and web/ (the SPA's build check; axe-core for its browser tests).
+# `npm ci` from each committed lockfile, again only when it changes. Without npm the tests
+# say how to install it.
+NODE_PROJECTS := tests/clients web
 
-.PHONY: venv clients dev test test-fast lint lock
+.PHONY: venv node-deps dev test test-fast lint lock
 
 venv: $(STAMP)
 
-clients: $(CLIENTS_STAMP)
+node-deps: $(addsuffix /node_modules/.installed,$(NODE_PROJECTS))
 
-$(CLIENTS_STAMP): $(CLIENTS)/package.json $(CLIENTS)/package-lock.json
+%/node_modules/.installed: %/package.json %/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then \
-		cd $(CLIENTS) && npm ci --no-audit --no-fund && touch node_modules/.installed; \
+		cd $* && npm ci --no-audit --no-fund && touch node_modules/.installed; \
 	else \
-		echo "npm not found: the JavaScript client tests will be skipped (install Node.js 20+ and npm)"; \
+		echo "npm not found: the tests that need $* will be skipped (install Node.js 20+ and npm)"; \
 	fi
 
 $(UV_STAMP):
@@ -56,7 +57,7 @@ lock: | $(UV_STAMP)
 dev: venv
 	$(PY) -m app.cli dev
 
-test: venv clients
+test: venv node-deps
 	$(PY) -m pytest -q
 
 # Without the tests marked slow (real API/worker processes, the JavaScript clients, the browser).
@@ -79,3 +80,18 @@ bench: venv
 .PHONY: graphiql
 graphiql:
 	cd web/graphiql && npm ci --no-audit --no-fund && npm run build
+
+# The book page SPA: web/ built into app/static/web/ (committed, with the persisted-documents
+# manifest) and its generated types in web/src/gql/, from web/package-lock.json.
+# Node.js 20.19+ and npm; `make dev` and the API need neither.
+.PHONY: web web-check screenshot
+web: web/node_modules/.installed
+	cd web && npm run build
+
+# Regenerate the types and rebuild into temporary folders; fail on any difference.
+web-check: web/node_modules/.installed
+	cd web && npm run check
+
+# docs/book-page.png: the page in headless Chromium, on servers of its own (or URL=...).
+screenshot: venv web/node_modules/.installed
+	$(PY) -m tests.screenshot $(URL)

@@ -14,13 +14,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import httpx
-import pytest
 
 from devtools.embedded import Servers, settings_env
 from service.settings import Settings
+from tests.browser import missing
 from tests.processes import ApiServer, Child, running, start_api, start_worker
 from tests.support import app_settings
 
@@ -31,16 +31,7 @@ SEED_TIMEOUT = 120.0
 INSTALL_HINTS = {
     "node": "install Node.js 20 or newer (Debian: apt-get install nodejs npm)",
     "npm": "install npm (Debian: apt-get install npm), then `make test` runs `npm ci`",
-    "chromium": "apt-get install chromium (Debian), or put a Chromium binary on PATH",
 }
-
-
-def missing(what: str, hint: str) -> NoReturn:
-    """Skip the test, or fail it under CI=true (CI must never pass without the clients)."""
-    message = f"{what} not found: {hint}"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{message} (CI=true: a missing tool fails the run)", pytrace=False)
-    pytest.skip(message)
 
 
 def require_tool(name: str) -> str:
@@ -58,15 +49,6 @@ def require_node_modules() -> None:
             f"{NODE_MODULES.relative_to(CLIENTS_DIR.parent.parent)}",
             f"run `npm ci` in {CLIENTS_DIR} (`make test` does it)",
         )
-
-
-def chromium_path() -> str:
-    """Debian's chromium (never a browser downloaded by Playwright)."""
-    for name in ("chromium", "chromium-browser"):
-        path = shutil.which(name)
-        if path is not None:
-            return path
-    missing("Chromium", INSTALL_HINTS["chromium"])
 
 
 @dataclass

@@ -28,12 +28,11 @@ import httpx
 import pytest
 
 from devtools.embedded import Servers, free_port
+from tests.browser import launch, require_browser
 from tests.real_clients import (
     CLIENTS_DIR,
     NODE_MODULES,
     Stack,
-    chromium_path,
-    missing,
     require_node_modules,
     running_stack,
 )
@@ -42,15 +41,6 @@ from tests.support import books_hub_listening
 pytestmark = pytest.mark.slow
 
 PAGE_SOURCE = CLIENTS_DIR / "browser"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PAGE_TIMEOUT_MS = 20_000  # pushes wait for the worker (WORKER_BLOCK_MS=200 here)
 TITLE = "The Dance of Intimacy"
 BOOK_FIELDS = "title ratingStats { count }"
@@ -113,12 +103,7 @@ def stack(servers: Servers, page_origin: str) -> Iterator[Stack]:
 @pytest.fixture(scope="module", autouse=True)
 def chromium() -> str:
     """The browser and its driver, checked before any process starts for these tests."""
-    executable = chromium_path()
-    try:
-        import playwright.async_api  # noqa: F401
-    except ImportError:
-        missing("Playwright for Python", "pip install -e '.[dev]' (`make test` does it)")
-    return executable
+    return require_browser()
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +111,7 @@ async def browser(chromium: str) -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        launched = await launch(playwright)
         try:
             yield launched
         finally:

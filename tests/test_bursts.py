@@ -33,7 +33,7 @@ from service.events import Event, EventType
 from service.ids import to_global_id
 from service.services import Services, open_services
 from service.settings import Settings
-from tests.support import app_settings, running_app
+from tests.support.app import app_settings, running_app
 from workers.reconcile import reconcile
 from workers.runner import Worker
 from workers.stream import Entry

@@ -1,5 +1,7 @@
-"""Real processes for fault tests: API servers under uvicorn and workers, as `books` runs them."""
+"""Real processes: API servers under uvicorn and workers, as `books` runs them, and
+`books worker status`. Every child's output goes to a log file under LOGS."""
 
+import json
 import os
 import signal
 import subprocess
@@ -9,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -45,14 +48,18 @@ class Child:
         return self.log.read_text(errors="replace")
 
 
-def start_child(name: str, args: list[str], env: dict[str, str]) -> Child:
+def start_python(name: str, args: list[str], env: dict[str, str]) -> Child:
+    """`python ARGS` (this interpreter) as a child logging to a file of its own."""
     LOGS.mkdir(parents=True, exist_ok=True)
     log = LOGS / f"{name}-{os.getpid()}-{time.monotonic_ns()}.log"
     with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", *args], env=env, stdout=out, stderr=out
-        )
+        process = subprocess.Popen([sys.executable, *args], env=env, stdout=out, stderr=out)
     return Child(name, process, log)
+
+
+def start_child(name: str, args: list[str], env: dict[str, str]) -> Child:
+    """`books ARGS` as a child."""
+    return start_python(name, ["-m", "app.cli", *args], env)
 
 
 def start_worker(settings: Settings, name: str, **extra: str) -> Child:
@@ -103,3 +110,21 @@ def running(*children: Child) -> Iterator[None]:
                 child.process.wait(15)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+def worker_status(settings: Settings) -> dict[str, Any]:
+    """`books worker status`, run as a command, parsed."""
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "worker", "status"],
+        env=settings_env(settings),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def status_of(status: dict[str, Any], worker: str) -> dict[str, Any] | None:
+    """One worker's entry in `books worker status`."""
+    return next((w for w in status["workers"] if w["name"] == worker), None)
