@@ -52,11 +52,11 @@ from schema.errors import log as errors_log
 from schema.http.endpoint import GraphQLEndpoint
 from service.ids import parse_global_id, to_global_id
 from service.settings import Settings
-from tests.conftest import DEMO_TEST_SCALE
-from tests.support import AppUnderTest, app_settings, review_doc, running_app, user_doc
-from tests.test_command_counts import BOOK_PAGE_QUERY
-from tests.test_fuzz import FUZZ
-from tests.test_mutations import COLLECTIONS
+from tests.support.app import DEMO_TEST_SCALE, AppUnderTest, app_settings, running_app
+from tests.support.documents import review_doc, user_doc
+from tests.support.fuzzing import FUZZ
+from tests.support.operations import BOOK_PAGE_QUERY
+from tests.support.snapshots import COLLECTIONS
 from workers.reconcile import reconcile
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -590,6 +590,7 @@ SCALARS = {
 }
 
 
+@pytest.mark.slow
 @GENERATED
 @given(document=queries(CONTRACT_SDL, custom_scalars=SCALARS), viewer=st.booleans())
 async def test_generated_queries(apps: Apps, document: str, viewer: bool) -> None:
