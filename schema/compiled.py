@@ -64,6 +64,7 @@ from schema.execution import (
     Plan,
     PlannedExecutionContext,
     _leaf_value,
+    _read,
     plan_of,
 )
 
@@ -251,9 +252,11 @@ class _Writer:
             "MISSING": _MISSING,
             "isfinite": math.isfinite,
             "leaf_value": _leaf_value,
+            "read_document": _read,
             "PARENT": parent_type,
         }
         self.lines: list[str] = []
+        self.reads_document = False
 
     def constant(self, value: Any) -> str:
         name = f"c{len(self.names)}"
@@ -272,9 +275,12 @@ class _Writer:
             "    pending = []",
             "    try:",
         )
+        header = len(self.lines)
         for response_name, field_details_list in self.grouped.items():
             self.field(response_name, field_details_list)
         self.emit(8, "pass")  # a selection may hold no field (all of it skipped)
+        if self.reads_document:  # the object's document, read once for its document fields
+            self.lines.insert(header, "        doc = getattr(source, 'doc', MISSING)")
         self.emit(
             0,
             "    except Exception:",
@@ -305,6 +311,22 @@ class _Writer:
             self.slow(8, name, details)
             return
         value = f"getattr(source, {plan.attribute!r}, MISSING)"
+        if plan.read is not None:  # a document field (schema.document_fields)
+            self.reads_document = True
+            read = plan.read
+            if read.function is None:  # inline: the document's key, or its default
+                default = self.constant(read.default)
+                fallback = f"read_document({self.constant(read)}, doc)"
+                value = f"doc.get({read.key!r}, {default}) if type(doc) is dict else {fallback}"
+            else:  # its function; a failure leaves the field to graphql-core (as _read)
+                self.emit(
+                    8,
+                    "try:",
+                    f"    v = {self.constant(read.function)}(doc)",
+                    "except Exception:",
+                    "    v = MISSING",
+                )
+                value = "v"
         if plan.kind == LEAF:
             self.leaf(plan, name, details, value)
         elif plan.kind in (OBJECT, OBJECT_LIST):
@@ -323,7 +345,8 @@ class _Writer:
         )
 
     def leaf(self, plan: Plan, name: str, details: str, value: str) -> None:
-        self.emit(8, f"v = {value}")
+        if value != "v":  # else read into v already
+            self.emit(8, f"v = {value}")
         identity = plan.identity_type
         if identity in (str, bool):
             self.emit(8, f"if type(v) is {identity.__name__}:", f"    results[{name}] = v")

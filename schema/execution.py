@@ -17,6 +17,8 @@ type wrappers; that was most of the GraphQL share of a book page's CPU (bench/RE
 - PREFETCHED: a resolver field declared with `metadata={PREFETCHED: "attribute"}` whose
   value its parent already holds (Review.user when Book.reviews fetched the page's readers):
   when that attribute is not None it is completed like OBJECT, else the resolver runs;
+- DOCUMENT: a leaf read off the object's document (schema.document_fields): the plan makes
+  the resolver's read itself, and completes the value like LEAF;
 - anything else (a resolver, arguments, abstract types, lists of scalars, meta fields) takes
   graphql-core's `execute_field` unchanged.
 
@@ -50,6 +52,8 @@ from graphql.pyutils import Path, Undefined, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
+from schema.document_fields import DOCUMENT, Read
+
 LEAF, OBJECT, OBJECT_LIST = 1, 2, 3
 # Field metadata naming the attribute that holds a resolver field's value, when fetched already.
 PREFETCHED = "prefetched"
@@ -76,6 +80,7 @@ class Plan:
         "kind",
         "non_null",
         "of_type",
+        "read",
         "resolver_fallback",
         "verbatim_type",
     )
@@ -99,6 +104,8 @@ class Plan:
         self.is_type_of = is_type_of
         # None in the attribute means "not fetched yet": the field's resolver decides.
         self.resolver_fallback = False
+        # A document field: the value is read(attribute's value), the attribute is `doc`.
+        self.read: Read | None = None
 
 
 def _generated_is_type_of(object_type: GraphQLObjectType) -> tuple[bool, Any]:
@@ -119,7 +126,18 @@ def make_plan(field: GraphQLField) -> Plan | None:
         or getattr(definition, "permission_classes", None)
     ):
         return None
-    prefetched = (getattr(definition, "metadata", None) or {}).get(PREFETCHED)
+    metadata = getattr(definition, "metadata", None) or {}
+    read = metadata.get(DOCUMENT)
+    if read is not None:
+        leaf: Any = field.type
+        non_null = isinstance(leaf, GraphQLNonNull)
+        leaf = leaf.of_type if non_null else leaf
+        if not is_leaf_type(leaf):
+            return None
+        plan = Plan(LEAF, "doc", leaf, non_null, identity_type=_IDENTITY_TYPES.get(leaf))
+        plan.read = read
+        return plan
+    prefetched = metadata.get(PREFETCHED)
     if prefetched is None and (
         not getattr(field.resolve, "_is_default", False)
         or getattr(definition, "base_resolver", None) is not None
@@ -162,6 +180,15 @@ def plan_of(field: GraphQLField) -> Plan | None:
         known = (field, make_plan(field))
         _plans[id(field)] = known
     return known[1]
+
+
+def _read(read: Read, document: Any) -> Any:
+    """A document field's value; _MISSING when reading fails (graphql-core then calls the
+    resolver, which fails the same way, and reports it)."""
+    try:
+        return read(document)
+    except Exception:
+        return _MISSING
 
 
 def _leaf_value(plan: Plan, value: Any) -> Any:
@@ -210,6 +237,8 @@ class PlannedExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 result: Any = Undefined
                 if plan is not None:
                     value = getattr(source_value, plan.attribute, _MISSING)
+                    if plan.read is not None and value is not _MISSING:
+                        value = _read(plan.read, value)
                     if value is None:
                         if not plan.non_null and not plan.resolver_fallback:
                             results[response_name] = None

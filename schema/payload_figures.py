@@ -59,10 +59,13 @@ def stored_as(**parts: Part) -> ComputedFields:
 
 
 class CarriesFigures(Protocol):
-    """A GraphQL object whose figures a payload computes: its document and which they are."""
+    """A GraphQL object whose figures a payload computes: its document, which they are, and
+    how it shows them instead of the stored ones (schema.document_fields)."""
 
     doc: Document
     COMPUTED: ClassVar[ComputedFields]
+
+    def show_figures(self, figures: dict[str, Any]) -> None: ...
 
 
 class Connection(Protocol):
@@ -79,13 +82,16 @@ class PayloadFigures:
         self._payload = payload
 
     def overlay[C: CarriesFigures](self, obj: C) -> C:
-        """`obj` with each of its figures replaced by a `Computed` (set as attributes: the
-        GraphQL fields keep their plain types, and graphql-core awaits what it resolves)."""
+        """`obj` with each of its figures replaced by a `Computed` (the GraphQL fields keep
+        their plain types, and graphql-core awaits what it resolves)."""
         loaders = self._info.context.loaders
         oid = obj.doc["_id"]
-        for attribute, (part, read) in obj.COMPUTED.items():
-            loader = loaders.computed_figures(self._payload, part)
-            setattr(obj, attribute, Computed(loader, oid, read))
+        obj.show_figures(
+            {
+                attribute: Computed(loaders.computed_figures(self._payload, part), oid, read)
+                for attribute, (part, read) in obj.COMPUTED.items()
+            }
+        )
         return obj
 
     def overlay_nodes[K: Connection](self, connection: K) -> K:

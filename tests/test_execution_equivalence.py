@@ -135,8 +135,9 @@ async def seed_malformed(app: AppUnderTest, author_id: ObjectId) -> dict[str, st
     )
     bad_reviews = broken_book("Bad Reviews", author_ids=[author_id])
     unreadable_review = broken_book("Unreadable Review")
+    odd_entries = broken_book("Odd Entries")  # a shelf no one knows, a reader without a name
     books = [wrong_scalars, untitled, null_genre, bad_figures, bad_shelves, bad_reviews]
-    await db.books.insert_many([*books, unreadable_review])
+    await db.books.insert_many([*books, unreadable_review, odd_entries])
 
     odd_name = user_doc("odd_name", T0, display_name=42)  # an int in a String!: coerced
     odd_figures = user_doc("odd_figures", T0, followers_count=1.5)  # Int! error: user null
@@ -165,7 +166,14 @@ async def seed_malformed(app: AppUnderTest, author_id: ObjectId) -> dict[str, st
     ]
     unreadable = review_doc(plain["_id"], unreadable_review["_id"], T0, text="No date.")
     del unreadable["created_at"]  # Review.of fails: the page of reviews is an error
-    await db.reviews.insert_many([*reviews, unreadable])
+    nameless = user_doc("nameless", T0)
+    del nameless["username"]
+    await db.users.insert_one(nameless)
+    odd = [
+        {**review_doc(plain["_id"], odd_entries["_id"], T0, text="Finished."), "shelf": "FINISHED"},
+        review_doc(nameless["_id"], odd_entries["_id"], T0, text="Who wrote this?"),
+    ]
+    await db.reviews.insert_many([*reviews, unreadable, *odd])
     return {
         "book.wrong_scalars": gid("Book", wrong_scalars["_id"]),
         "book.untitled": gid("Book", untitled["_id"]),
@@ -174,6 +182,9 @@ async def seed_malformed(app: AppUnderTest, author_id: ObjectId) -> dict[str, st
         "book.bad_shelves": gid("Book", bad_shelves["_id"]),
         "book.bad_reviews": gid("Book", bad_reviews["_id"]),
         "book.unreadable_review": gid("Book", unreadable_review["_id"]),
+        "book.odd_entries": gid("Book", odd_entries["_id"]),
+        "review.odd_shelf": gid("Review", odd[0]["_id"]),
+        "review.nameless": gid("Review", odd[1]["_id"]),
         "review.figures_gone": gid("Review", reviews[4]["_id"]),
         "review.by_nobody": gid("Review", reviews[1]["_id"]),
         "review.unreadable": gid("Review", unreadable["_id"]),
@@ -371,6 +382,7 @@ PAGE_BOOKS = [
     "book.bad_shelves",
     "book.bad_reviews",
     "book.unreadable_review",
+    "book.odd_entries",
 ]
 
 
@@ -497,11 +509,19 @@ QUERIES: dict[str, tuple[str, dict[str, str]]] = {
         {"r": "review"},
     ),
     "malformed reviews by id": (
-        f"""query($a: ID!, $b: ID!, $c: ID!) {{
+        f"""query($a: ID!, $b: ID!, $c: ID!, $d: ID!, $e: ID!) {{
           a: review(id: $a) {{ {REVIEW_FIELDS} user {{ id }} }}
           b: review(id: $b) {{ id text user {{ id username }} }}
-          c: review(id: $c) {{ id text }} }}""",
-        {"a": "review.figures_gone", "b": "review.by_nobody", "c": "review.unreadable"},
+          c: review(id: $c) {{ id text }}
+          d: review(id: $d) {{ {REVIEW_FIELDS} }}
+          e: review(id: $e) {{ id text user {{ {USER_FIELDS} }} }} }}""",
+        {
+            "a": "review.figures_gone",
+            "b": "review.by_nobody",
+            "c": "review.unreadable",
+            "d": "review.odd_shelf",
+            "e": "review.nameless",
+        },
     ),
     "viewer and users": (
         f"""query($u: String!, $v: String!) {{ viewer {{ {USER_FIELDS}

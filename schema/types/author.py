@@ -5,6 +5,7 @@ from typing import ClassVar
 import strawberry
 
 from schema.context import Info
+from schema.document_fields import AttributeFigures
 from schema.payload_figures import ComputedFields, computed_nodes, stored_as
 from schema.types.connections import BookConnection, Connection
 from schema.types.node import Node
@@ -15,7 +16,7 @@ from service.repositories import books, figures
 
 
 @strawberry.type(name="Author")
-class Author(Node):
+class Author(AttributeFigures, Node):
     name: str
     bio: str | None
     photo_url: str | None

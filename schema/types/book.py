@@ -9,6 +9,7 @@ import strawberry
 from bson import ObjectId
 
 from schema.context import Info
+from schema.document_fields import AttributeFigures
 from schema.payload_figures import (
     ComputedFields,
     computed,
@@ -45,7 +46,7 @@ def _date(value: str | None) -> date | None:
 
 
 @strawberry.type(name="Book")
-class Book(Node):
+class Book(AttributeFigures, Node):
     title: str
     subtitle: str | None
     description: str | None

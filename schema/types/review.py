@@ -1,4 +1,5 @@
-"""Review: a user's entry for a book, with its likes and comments."""
+"""Review: a user's entry for a book, with its likes and comments; its fields are read off the
+entry's document when selected (schema.document_fields)."""
 
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, ClassVar, Optional
@@ -6,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, Optional
 import strawberry
 
 from schema.context import Info
+from schema.document_fields import DocumentFigures, document_field, require
 from schema.execution import PREFETCHED
 from schema.payload_figures import ComputedFields, computed, stored_as
 from schema.types.connections import CommentConnection, Connection
@@ -22,21 +24,29 @@ if TYPE_CHECKING:
     from schema.types.user import User
 
 
+def _shelf(doc: Document) -> Shelf | None:
+    shelf = doc.get("shelf")
+    return Shelf(shelf) if shelf else None
+
+
 @strawberry.type(name="Review")
-class Review(Node):
-    shelf: Shelf | None
-    rating: int | None
-    text: str | None
-    spoiler: bool
-    created_at: datetime
-    updated_at: datetime
-    likes_count: int
-    comments_count: int
+class Review(DocumentFigures, Node):
     doc: strawberry.Private[Document]
     # The reviewer, when the list that holds this review fetched it beforehand (Book.reviews
     # does, for the whole page): `user` then needs no loader, and the planned execution
     # (schema.execution, PREFETCHED) reads it without calling the resolver.
     prefetched_user: strawberry.Private[Optional["User"]] = None
+    id: strawberry.ID = document_field(value=lambda doc: to_global_id("Review", doc["_id"]))
+    shelf: Shelf | None = document_field(value=_shelf)
+    rating: int | None = document_field("rating")
+    text: str | None = document_field("text")
+    spoiler: bool = document_field(value=lambda doc: bool(doc.get("spoiler")))
+    created_at: datetime = document_field(value=lambda doc: doc["created_at"])
+    updated_at: datetime = document_field(
+        value=lambda doc: doc.get("updated_at") or doc["created_at"]
+    )
+    likes_count: int = document_field("likes_count", 0)
+    comments_count: int = document_field("comments_count", 0)
     COMPUTED: ClassVar[ComputedFields] = stored_as(
         likes_count=figures.review_likes, comments_count=figures.review_comments
     )
@@ -45,20 +55,10 @@ class Review(Node):
     def of(cls, doc: Document, user_doc: Document | None = None) -> "Review":
         from schema.types.user import User
 
-        shelf = doc.get("shelf")
-        return cls(
-            id=strawberry.ID(to_global_id("Review", doc["_id"])),
-            shelf=Shelf(shelf) if shelf else None,
-            rating=doc.get("rating"),
-            text=doc.get("text"),
-            spoiler=bool(doc.get("spoiler")),
-            created_at=doc["created_at"],
-            updated_at=doc.get("updated_at") or doc["created_at"],
-            likes_count=doc.get("likes_count", 0),
-            comments_count=doc.get("comments_count", 0),
-            doc=doc,
-            prefetched_user=User.of(user_doc) if user_doc is not None else None,
-        )
+        require(doc, "_id", "created_at")
+        _shelf(doc)  # an unknown shelf fails here too
+        reviewer = User.of(user_doc) if user_doc is not None else None
+        return cls(doc=doc, prefetched_user=reviewer)
 
     @strawberry.field
     async def book(self, info: Info) -> Annotated["Book", strawberry.lazy("schema.types.book")]:
