@@ -40,10 +40,12 @@ class Author(AttributeFigures, Node):
         )
 
     @strawberry.field
-    async def viewer_is_following(self, info: Info) -> bool:
+    def viewer_is_following(self, info: Info) -> bool:
+        # As Review.viewer_has_liked: False at once when anonymous, else the loader's future.
         if info.context.viewer_id is None:
             return False
-        return await info.context.loaders.viewer_follows_author.load(self.doc["_id"])
+        following = info.context.loaders.viewer_follows_author.load(self.doc["_id"])
+        return following  # type: ignore[return-value]
 
     @strawberry.field
     async def books(

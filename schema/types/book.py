@@ -166,12 +166,17 @@ class Book(AttributeFigures, Node):
         return computed_nodes(info, Connection.of(page, map(Review.of, page.docs)))
 
     @strawberry.field
-    async def viewer_review(
+    def viewer_review(
         self, info: Info
     ) -> Annotated["Review", strawberry.lazy("schema.types.review")] | None:
-        from schema.types.review import Review
-
+        # None at once for an anonymous request (no coroutine to schedule and await), else an
+        # awaitable that graphql-core awaits.
         if info.context.viewer_id is None:
             return None
+        return self._viewer_review(info)  # type: ignore[return-value]
+
+    async def _viewer_review(self, info: Info) -> "Review | None":
+        from schema.types.review import Review
+
         doc = await info.context.loaders.viewer_entry.load(self.oid)
         return computed(info, Review.of(doc)) if doc else None
