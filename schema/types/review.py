@@ -2,7 +2,7 @@
 entry's document when selected (schema.document_fields)."""
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, ClassVar, Optional
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 import strawberry
 
@@ -13,6 +13,7 @@ from schema.payload_figures import ComputedFields, computed, stored_as
 from schema.types.connections import CommentConnection, Connection
 from schema.types.enums import Shelf
 from schema.types.node import Node
+from schema.types.user import User
 from service import validation
 from service.errors import NotFound
 from service.ids import to_global_id
@@ -21,7 +22,9 @@ from service.repositories import figures, social
 
 if TYPE_CHECKING:
     from schema.types.book import Book
-    from schema.types.user import User
+
+
+SHELVES = frozenset(shelf.value for shelf in Shelf)
 
 
 def _shelf(doc: Document) -> Shelf | None:
@@ -35,7 +38,7 @@ class Review(DocumentFigures, Node):
     # The reviewer, when the list that holds this review fetched it beforehand (Book.reviews
     # does, for the whole page): `user` then needs no loader, and the planned execution
     # (schema.execution, PREFETCHED) reads it without calling the resolver.
-    prefetched_user: strawberry.Private[Optional["User"]] = None
+    prefetched_user: strawberry.Private[User | None] = None
     id: strawberry.ID = document_field(value=lambda doc: to_global_id("Review", doc["_id"]))
     shelf: Shelf | None = document_field(value=_shelf)
     rating: int | None = document_field("rating")
@@ -53,10 +56,12 @@ class Review(DocumentFigures, Node):
 
     @classmethod
     def of(cls, doc: Document, user_doc: Document | None = None) -> "Review":
-        from schema.types.user import User
-
-        require(doc, "_id", "created_at")
-        _shelf(doc)  # an unknown shelf fails here too
+        # What building every field used to fail on fails here, in the same order.
+        require(doc, "_id")
+        shelf = doc.get("shelf")
+        if shelf and shelf not in SHELVES:
+            Shelf(shelf)  # ValueError: an unknown shelf
+        require(doc, "created_at")
         reviewer = User.of(user_doc) if user_doc is not None else None
         return cls(doc=doc, prefetched_user=reviewer)
 
@@ -78,8 +83,6 @@ class Review(DocumentFigures, Node):
         return self._load_user(info)  # type: ignore[return-value]
 
     async def _load_user(self, info: Info) -> "User":
-        from schema.types.user import User
-
         doc = await info.context.loaders.user.load(self.doc["user_id"])
         if doc is None:
             raise NotFound("this review's user no longer exists")
