@@ -10,9 +10,9 @@ gets each figure replaced by a `Computed`: an awaitable that graphql-core awaits
 the payload selects that field, and that loads its figure part (service.repositories.figures:
 one command per part for the whole payload) from the sources, read after the write. The
 viewer's write then counts exactly once, whatever the worker has done; the worker stays the
-only writer of stored figures. Queries never get here: they read stored figures as plain
-attributes (the planned execution's fast path); a `Computed` in a plain attribute takes
-graphql-core's own path, which awaits it.
+only writer of stored figures. Queries never get here: they read stored figures off the
+document or the object (the planned and compiled executions' fast paths); a `Computed` where
+a figure is read takes graphql-core's own path, which awaits it.
 """
 
 from collections.abc import Callable, Generator, Mapping
