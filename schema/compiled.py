@@ -42,12 +42,14 @@ import math
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from graphql import (
     DocumentNode,
     FieldNode,
     GraphQLField,
     GraphQLObjectType,
+    GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
     VariableNode,
@@ -70,7 +72,7 @@ from schema.execution import (
 
 # The execution of an operation at which it is compiled (1: the first; 2: the second, ...).
 COMPILE_AT = 2
-# Operations (schema, operation node) whose compilation is kept, least recently used dropped.
+# Operations per schema whose compilation is kept, the least recently used dropped.
 CACHE_SIZE = 1024
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
@@ -102,10 +104,9 @@ def collection_is_static(nodes: list[Any]) -> bool:
 class Compilation:
     """One operation's collected selections and their functions, kept across requests."""
 
-    __slots__ = ("collected", "executions", "functions", "operation", "ready", "schema")
+    __slots__ = ("collected", "executions", "functions", "operation", "ready")
 
-    def __init__(self, schema: Any, operation: OperationDefinitionNode) -> None:
-        self.schema = schema  # kept: the cache key holds its id
+    def __init__(self, operation: OperationDefinitionNode) -> None:
         self.operation = operation
         self.executions = 0
         # Whether this operation is compiled (False: it runs planned, every time or until
@@ -118,27 +119,29 @@ class Compilation:
 
 
 class Compilations:
-    """The compilations of one process, by (schema, operation node) identity."""
+    """One schema's compilations, by operation node identity (least recently used dropped)."""
 
     def __init__(self, size: int = CACHE_SIZE) -> None:
         self.size = size
-        self._entries: OrderedDict[tuple[int, int], Compilation | None] = OrderedDict()
+        # id(operation) -> (the operation, kept so that its id is not reused; its compilation,
+        # None when it is not compiled)
+        self.entries: OrderedDict[int, tuple[Any, Compilation | None]] = OrderedDict()
 
     def of(self, executor: "CompiledExecutionContext") -> Compilation | None:
         """The operation's compilation once it is due, else None (run it planned)."""
         operation = executor.operation
-        key = (id(executor.schema), id(operation))
-        entries = self._entries
+        key = id(operation)
+        entries = self.entries
         if key in entries:
             entries.move_to_end(key)
-            compilation = entries[key]
+            compilation = entries[key][1]
         else:
             compilation = None
             if operation.operation is not OperationType.SUBSCRIPTION and collection_is_static(
                 [operation, *executor.fragment_definitions.values()]
             ):
-                compilation = Compilation(executor.schema, operation)
-            entries[key] = compilation
+                compilation = Compilation(operation)
+            entries[key] = (operation, compilation)
             if len(entries) > self.size:
                 entries.popitem(last=False)
         if compilation is None:
@@ -151,7 +154,15 @@ class Compilations:
         return compilation
 
 
-COMPILATIONS = Compilations()
+# Each schema's compilations, dropped with the schema.
+COMPILATIONS: WeakKeyDictionary[GraphQLSchema, Compilations] = WeakKeyDictionary()
+
+
+def compilations_of(schema: GraphQLSchema) -> Compilations:
+    found = COMPILATIONS.get(schema)
+    if found is None:
+        found = COMPILATIONS[schema] = Compilations()
+    return found
 
 
 class CompiledExecutionContext(PlannedExecutionContext):
@@ -159,7 +170,7 @@ class CompiledExecutionContext(PlannedExecutionContext):
         super().__init__(*args, **kwargs)
         middleware = self.middleware_manager
         hooked = middleware is not None and bool(getattr(middleware, "middlewares", None))
-        self.compilation = None if hooked else COMPILATIONS.of(self)
+        self.compilation = None if hooked else compilations_of(self.schema).of(self)
 
     def collect_subfields(self, return_type: GraphQLObjectType, field_details_list: Any) -> Any:
         compilation = self.compilation
@@ -426,12 +437,9 @@ class _Writer:
 def is_compiled(document: DocumentNode, schema: Any) -> bool:
     """Whether an operation of `document` has been compiled for `schema` (for tests and
     benchmarks: the first execution of a document runs planned)."""
-    for (schema_id, _), compilation in COMPILATIONS._entries.items():
-        if (
-            compilation is not None
-            and schema_id == id(schema)
-            and compilation.ready
-            and any(definition is compilation.operation for definition in document.definitions)
-        ):
-            return True
-    return False
+    entries = compilations_of(schema).entries
+    return any(
+        compilation is not None and compilation.ready
+        for operation, compilation in entries.values()
+        if any(definition is operation for definition in document.definitions)
+    )
