@@ -206,6 +206,13 @@ def _leaf_value(plan: Plan, value: Any) -> Any:
 
 
 class PlannedExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    def with_abort_signal(self, awaitable: Awaitable[Any]) -> Any:
+        # graphql-core wraps every awaited resolver result in a coroutine that, without an
+        # abort signal, only awaits it: the caller then awaits the value itself.
+        if self.abort_signal is None:
+            return awaitable
+        return super().with_abort_signal(awaitable)
+
     def get_stream_usage(self, field_details_list: Any, path: Path) -> Any:
         # graphql-core looks for @stream on every list field by hashing its field nodes
         # (a quarter of a millisecond per list on the book page); a schema without the

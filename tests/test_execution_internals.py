@@ -57,6 +57,17 @@ def test_executor_methods_keep_their_parameters() -> None:
         assert parameters(getattr(IncrementalExecutor, name)) == expected, name
 
 
+def test_with_abort_signal_is_only_ever_awaited() -> None:
+    """PlannedExecutionContext.with_abort_signal hands back the awaitable itself when there
+    is no abort signal: graphql-core's callers must await what it returns, nothing else."""
+    for caller in (
+        IncrementalExecutor.complete_awaitable_value,
+        IncrementalExecutor.complete_awaitable_list_item_value,
+    ):
+        assert "await self.with_abort_signal(" in inspect.getsource(caller), caller
+    assert parameters(IncrementalExecutor.with_abort_signal) == ["awaitable"]
+
+
 def test_strawberry_executes_with_graphql_cores_incremental_executor() -> None:
     assert issubclass(StrawberryGraphQLCoreExecutionContext, IncrementalExecutor)
     assert issubclass(IncrementalExecutor, Executor)
