@@ -8,7 +8,7 @@ from seeing each other's data.
 """
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from uuid import uuid4
 
@@ -17,6 +17,8 @@ import pytest
 from devtools.demo.loader import DemoSummary, load_demo
 from devtools.embedded import Servers, embedded_servers
 from service.ids import to_global_id
+from service.publisher import EventPublisher
+from tests.event_contract import CONTRACT, CONTRACT_PATH
 from tests.support import AppUnderTest, GraphQLClient, app_settings, running_app
 from workers.reconcile import reconcile
 
@@ -36,6 +38,35 @@ def servers() -> Iterator[Servers]:
 def unique_db_name() -> str:
     """A database name of this test's own."""
     return f"t_{uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def appended_events() -> Iterator[list[dict[str, str]]]:
+    """Every event an in-process API (or sweep) appends to a stream during the session."""
+    appended: list[dict[str, str]] = []
+    append = EventPublisher.append
+
+    async def observed(self: EventPublisher, fields: Mapping[str, str]) -> bool:
+        taken = await append(self, fields)
+        if taken:
+            appended.append(dict(fields))
+        return taken
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(EventPublisher, "append", observed)
+        yield appended
+
+
+@pytest.fixture(autouse=True)
+def appended_events_match_the_contract(appended_events: list[dict[str, str]]) -> Iterator[None]:
+    """After each test, every event appended meanwhile matches contract/events.asyncapi.yaml:
+    the test fails on the first that does not, naming its type and field."""
+    yield
+    batch = list(appended_events)
+    appended_events.clear()
+    for fields in batch:
+        problem = CONTRACT.violation(fields)
+        assert problem is None, f"appended event departs from {CONTRACT_PATH.name}: {problem}"
 
 
 # --- Application fixtures (other engineers: add below) ----------------------------------------
