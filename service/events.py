@@ -158,6 +158,18 @@ class Event:
         return event
 
 
+def structured(fields: Mapping[Any, Any]) -> dict[str, Any]:
+    """A stream entry in CloudEvents' JSON format (`data` as a JSON value, not text), as
+    `books events tail` prints it; a legacy or unreadable entry as its fields."""
+    entry = {_text(k): _text(v) for k, v in fields.items()}
+    if is_legacy(entry) or "data" not in entry:
+        return dict(entry)
+    try:
+        return {**entry, "data": orjson.loads(entry["data"])}
+    except orjson.JSONDecodeError:
+        return dict(entry)
+
+
 def _from_envelope(entry: dict[str, str]) -> Event:
     data = orjson.loads(entry["data"])  # orjson.JSONDecodeError is a ValueError
     if not isinstance(data, dict):

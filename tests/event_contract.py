@@ -60,7 +60,8 @@ class EventContract:
         base = f"/components/messages/{message.key}"
         error = best_match(self.validator(f"{base}/headers").iter_errors(dict(fields)))
         if error is not None:
-            return f"{kind}: field {_path(error) or '(entry)'}: {error.message}"
+            where = f"field {_path(error)}" if error.absolute_path else "entry"
+            return f"{kind}: {where}: {error.message}"
         extra = self.undeclared(dict(fields), message.headers, "")
         if extra:
             return f"{kind}: field {extra} is not in the contract"
@@ -69,7 +70,8 @@ class EventContract:
         data = json.loads(fields["data"])
         error = best_match(self.validator(f"{base}/payload").iter_errors(data))
         if error is not None:
-            return f"{kind}: data member {_path(error) or '(data)'}: {error.message}"
+            where = f"data.{_path(error)}" if error.absolute_path else "data"
+            return f"{kind}: {where}: {error.message}"
         extra = self.undeclared(data, message.payload, "data.")
         return f"{kind}: {extra} is not in the contract" if extra else None
 

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +22,8 @@ LOGS = Path(os.environ.get("TEST_LOG_DIR", "/tmp/books-test-logs"))
 class Child:
     name: str
     process: subprocess.Popen[bytes]
-    log: Path
+    log: Path  # stderr, and stdout unless `out` is set
+    out: Path | None = None
 
     def signal(self, sig: int) -> None:
         if self.process.poll() is None:
@@ -44,15 +45,29 @@ class Child:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def stdout_lines(self) -> list[str]:
+        """What the program wrote to its own stdout (`separate_stdout`), line by line."""
+        assert self.out is not None
+        return self.out.read_text(errors="replace").splitlines()
 
-def start_child(name: str, args: list[str], env: dict[str, str]) -> Child:
+
+def start_program(
+    name: str, argv: list[str], env: dict[str, str], separate_stdout: bool = False
+) -> Child:
     LOGS.mkdir(parents=True, exist_ok=True)
     log = LOGS / f"{name}-{os.getpid()}-{time.monotonic_ns()}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", *args], env=env, stdout=out, stderr=out
-        )
-    return Child(name, process, log)
+    out = log.with_suffix(".out") if separate_stdout else None
+    with log.open("wb") as err, out.open("wb") if out else nullcontext(err) as stdout:
+        process = subprocess.Popen(argv, env=env, stdout=stdout, stderr=err)
+    return Child(name, process, log, out)
+
+
+def start_child(
+    name: str, args: list[str], env: dict[str, str], separate_stdout: bool = False
+) -> Child:
+    """`books <args>` as a process."""
+    argv = [sys.executable, "-m", "app.cli", *args]
+    return start_program(name, argv, env, separate_stdout)
 
 
 def start_worker(settings: Settings, name: str, **extra: str) -> Child:

@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -28,11 +29,19 @@ from service.ids import to_global_id
 from service.pipeline import PipelineNames
 from service.settings import Settings
 from tests.processes import Child, running, settings_env, start_api, start_worker
-from tests.support import AppUnderTest, GraphQLClient, app_settings, running_app
+from tests.support import (
+    AppUnderTest,
+    GraphQLClient,
+    app_settings,
+    review_doc,
+    running_app,
+    user_doc,
+)
 from workers.reconcile import reconcile
 from workers.stream import EventStream
 
 DEADLINE = 20.0  # seconds a figure may take to become exact before a test gives up
+T0 = datetime(2020, 1, 1, tzinfo=UTC)
 
 # --- the world of one test --------------------------------------------------------------------
 
@@ -410,8 +419,13 @@ async def ratings_script(
 
 
 def entry_event(user: ObjectId | str, book: ObjectId | str, **fields: str) -> dict[str, str]:
-    """Stream fields of a rating event, as the API publishes them (overridable)."""
-    event = Event(type=EventType.RATING_SET, user_id=str(user), book_id=str(book))
+    """Stream fields of a rating event, shaped as the API publishes them (overridable)."""
+    event = Event(
+        type=EventType.RATING_SET,
+        user_id=str(user),
+        book_id=str(book),
+        change={"stars": 3, "previous": None},
+    )
     return event.to_fields() | fields
 
 
@@ -467,6 +481,56 @@ async def test_sigterm_acknowledges_exactly_what_was_applied(servers: Servers) -
             await eventually(lambda: lag_zero(w), "the successor to drain the stream", successor)
             assert successor.terminate() == 0
         assert await w.pending() == 0
+
+
+async def test_entries_from_before_version_1_are_applied(servers: Servers) -> None:
+    """A stream and an outbox written before the versioned envelope (flat ids, no change)
+    still reach the figures: the worker reads both shapes, and re-publishes a legacy outbox
+    entry as it was recorded."""
+    async with world(
+        servers, outbox_grace_seconds=0, sweep_interval_seconds=0.2, trim_interval_seconds=600
+    ) as w:
+        book = w.catalog.books[0]
+        rated, reviewed = user_doc("rated", T0), user_doc("reviewed", T0)
+        await w.store.users.insert_many([rated, reviewed])
+        await w.store.reviews.insert_many(
+            [
+                review_doc(rated["_id"], book, T0, rating=4),
+                review_doc(reviewed["_id"], book, T0, rating=2, text="Old times."),
+            ]
+        )
+        in_stream = {
+            "id": "0" * 32,
+            "type": "rating.set",
+            "at": T0.isoformat(),
+            "user_id": str(rated["_id"]),
+            "book_id": str(book),
+        }
+        in_outbox = in_stream | {"id": "1" * 32, "type": "review.written"}
+        in_outbox["user_id"] = str(reviewed["_id"])
+        await w.redis.xadd(w.settings.stream_key, in_stream)
+        await w.store.outbox.insert_one(
+            {"_id": in_outbox["id"], "event": in_outbox, "created_at": T0}
+        )
+        node = w.catalog.book(0)
+        expected = {
+            node: book_figures(node, {4: 1, 2: 1}, (0, 0, 2), reviews=1),
+            to_global_id("User", reviewed["_id"]): user_figures(
+                to_global_id("User", reviewed["_id"]), reviews=1, followers=0, following=0
+            ),
+        }
+        worker = start_worker(w.settings, "upgraded")
+        with running(worker):
+            await until_exact(w, w.client, expected, worker)
+            assert worker.terminate() == 0  # after acknowledging what it applied
+        assert await lag_zero(w)
+        assert await w.outbox() == 0
+        assert await w.dead_letters() == []
+        entries = await w.redis.xrange(w.settings.stream_key)
+        assert [{_text(k): _text(v) for k, v in f.items()} for _, f in entries] == [
+            in_stream,
+            in_outbox,
+        ]
 
 
 async def lag_zero(w: World) -> bool:
