@@ -31,7 +31,7 @@ async def _answers(check: object) -> bool:
 async def readyz(request: Request) -> JSONResponse:
     services: Services = request.app.state.services
     mongo, redis = await asyncio.gather(
-        _answers(services.mongo.admin.command("ping")), _answers(services.redis.ping())
+        _answers(services.ping_mongo()), _answers(services.redis.ping())
     )
     ready = mongo and redis
     body = {

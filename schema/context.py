@@ -63,7 +63,12 @@ class Context:
         """Another viewer for the rest of the connection (graphql-transport-ws's
         connection_init): its loaders must not serve what the previous viewer saw."""
         self.viewer = viewer
-        self.loaders = type(self.loaders)(self.services.store, viewer.id)
+        self.renew_loaders()
+
+    def renew_loaders(self) -> None:
+        """Empty loaders: a WebSocket connection has one context for its lifetime, and each
+        subscription push must read fresh documents, not those cached at the first one."""
+        self.loaders = type(self.loaders)(self.services.store, self.viewer.id)
 
 
 Info = StrawberryInfo[Context, None]

@@ -4,20 +4,12 @@ operation's metrics. Refusals happen before execution."""
 import time
 from collections.abc import AsyncIterator, Iterator
 
-from graphql import (
-    DocumentNode,
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
-    GraphQLError,
-    InlineFragmentNode,
-    OperationType,
-    SelectionSetNode,
-)
+from graphql import DocumentNode, GraphQLError, OperationType
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql.utilities import get_operation_ast
 from strawberry.extensions import SchemaExtension
 
+from schema.selections import fields_of, fragments_of
 from service.ratelimit import Bucket, RateLimited
 
 AUTH_MUTATIONS = frozenset({"signUp", "logIn"})
@@ -37,24 +29,8 @@ def mutation_root_fields(document: DocumentNode, operation_name: str | None) -> 
     operation = get_operation_ast(document, operation_name)
     if operation is None or operation.operation is not OperationType.MUTATION:
         return []
-    fragments = {
-        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-    }
-    names: list[str] = []
-
-    def walk(selection_set: SelectionSetNode, seen: frozenset[str]) -> None:
-        for selection in selection_set.selections:
-            if isinstance(selection, FieldNode):
-                names.append(selection.name.value)
-            elif isinstance(selection, InlineFragmentNode):
-                walk(selection.selection_set, seen)
-            elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                if name in fragments and name not in seen:  # cycles are refused by validation
-                    walk(fragments[name].selection_set, seen | {name})
-
-    walk(operation.selection_set, frozenset())
-    return names
+    selected = fields_of(operation.selection_set, fragments_of(document))
+    return [field.name.value for field, _, _ in selected]
 
 
 class OperationGuard(SchemaExtension):

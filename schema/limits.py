@@ -11,7 +11,6 @@ from graphql import (
     GraphQLError,
     GraphQLList,
     GraphQLNonNull,
-    InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
@@ -30,6 +29,7 @@ from strawberry.extensions import (
 )
 from strawberry.extensions.query_depth_limiter import create_validator
 
+from schema.selections import fields_of, fragments_of
 from service.validation import PAGE_MAX
 
 CONNECTION_SUFFIX = "Connection"
@@ -56,18 +56,14 @@ def cost_limit_rule(max_cost: int) -> type[ValidationRule]:
     class CostLimit(ValidationRule):
         def __init__(self, context: ValidationContext) -> None:
             super().__init__(context)
-            self.fragments = {
-                d.name.value: d
-                for d in context.document.definitions
-                if isinstance(d, FragmentDefinitionNode)
-            }
+            self.fragments = fragments_of(context.document)
 
         def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
             schema = self.context.schema
             root = schema.get_root_type(node.operation)
             if root is None:
                 return
-            cost = self._selection_cost(node.selection_set, root, set())
+            cost = self._selection_cost(node.selection_set, root, frozenset())
             if cost > max_cost:
                 name = node.name.value if node.name else "anonymous"
                 self.report_error(
@@ -79,37 +75,17 @@ def cost_limit_rule(max_cost: int) -> type[ValidationRule]:
                 )
 
         def _selection_cost(
-            self,
-            selection_set: SelectionSetNode | None,
-            parent: Any,
-            visiting: set[str],
+            self, selection_set: SelectionSetNode | None, parent: Any, entered: frozenset[str]
         ) -> int:
-            if selection_set is None:
-                return 0
             total = 0
-            for selection in selection_set.selections:
-                if isinstance(selection, FieldNode):
-                    total += self._field_cost(selection, parent, visiting)
-                elif isinstance(selection, InlineFragmentNode):
-                    target = parent
-                    if selection.type_condition is not None:
-                        target = (
-                            self.context.schema.get_type(selection.type_condition.name.value)
-                            or parent
-                        )
-                    total += self._selection_cost(selection.selection_set, target, visiting)
-                elif isinstance(selection, FragmentSpreadNode):
-                    name = selection.name.value
-                    fragment = self.fragments.get(name)
-                    if fragment is None or name in visiting:  # cycles are refused elsewhere
-                        continue
-                    target = (
-                        self.context.schema.get_type(fragment.type_condition.name.value) or parent
-                    )
-                    total += self._selection_cost(fragment.selection_set, target, visiting | {name})
+            for field, condition, inside in fields_of(selection_set, self.fragments, entered):
+                target = parent
+                if condition is not None:
+                    target = self.context.schema.get_type(condition.name.value) or parent
+                total += self._field_cost(field, target, inside)
             return total
 
-        def _field_cost(self, node: FieldNode, parent: Any, visiting: set[str]) -> int:
+        def _field_cost(self, node: FieldNode, parent: Any, entered: frozenset[str]) -> int:
             if not isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
                 return 0
             definition = parent.fields.get(node.name.value)
@@ -118,7 +94,7 @@ def cost_limit_rule(max_cost: int) -> type[ValidationRule]:
             field_type = definition.type
             inner = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
             named = get_named_type(field_type)
-            children = self._selection_cost(node.selection_set, named, visiting)
+            children = self._selection_cost(node.selection_set, named, entered)
             if named.name.endswith(CONNECTION_SUFFIX):
                 return 1 + _first_argument(node, definition) * max(children, 1)
             if isinstance(inner, GraphQLList):

@@ -8,7 +8,7 @@ from schema.context import Info
 from schema.types.author import Author
 from schema.types.book import Book
 from schema.types.comment import Comment
-from schema.types.connections import BookConnection, count_of
+from schema.types.connections import BookConnection, Connection
 from schema.types.node import Node
 from schema.types.review import Review
 from schema.types.user import User
@@ -47,11 +47,10 @@ class Query:
         first: int | None = 20,
         after: str | None = None,
     ) -> BookConnection:
-        first = validation.page_size(first)
-        words = validation.search(search)
         store = info.context.services.store
-        page = await books.search(store, words, first, after)
-        return BookConnection.of(page, count_of(store.books, books.search_query(words)))
+        page_size = validation.page_size(first)
+        page = await books.search(store, validation.search(search), page_size, after)
+        return Connection.of(page, map(Book.of, page.docs))
 
     @strawberry.field
     async def author(self, info: Info, id: strawberry.ID) -> Author | None:

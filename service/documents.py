@@ -2,12 +2,23 @@
 by the worker and the reconciler; everything else is source data written by mutations."""
 
 from datetime import datetime
-from typing import Literal, NotRequired, TypedDict
+from enum import StrEnum
+from typing import NotRequired, TypedDict
 
 from bson import ObjectId
 
-ShelfValue = Literal["WANT_TO_READ", "CURRENTLY_READING", "READ"]
-SHELVES: tuple[ShelfValue, ...] = ("WANT_TO_READ", "CURRENTLY_READING", "READ")
+
+class Shelf(StrEnum):
+    """A shelf, as stored on an entry (and named in the contract's `Shelf` enum)."""
+
+    WANT_TO_READ = "WANT_TO_READ"
+    CURRENTLY_READING = "CURRENTLY_READING"
+    READ = "READ"
+
+    @property
+    def counts_field(self) -> str:
+        """The book's `shelf_counts` field that counts this shelf."""
+        return self.value.lower()
 
 
 class RatingStatsDoc(TypedDict):
@@ -73,7 +84,7 @@ class ReviewDoc(TypedDict):
     _id: ObjectId
     user_id: ObjectId
     book_id: ObjectId
-    shelf: ShelfValue | None
+    shelf: Shelf | None
     rating: int | None
     text: str | None
     has_text: bool
@@ -85,29 +96,6 @@ class ReviewDoc(TypedDict):
     comments_count: int
 
 
-class LikeDoc(TypedDict):
-    _id: ObjectId
-    user_id: ObjectId
-    review_id: ObjectId
-    created_at: datetime
-
-
-class CommentDoc(TypedDict):
-    _id: ObjectId
-    review_id: ObjectId
-    user_id: ObjectId
-    text: str
-    created_at: datetime
-
-
-class FollowDoc(TypedDict):
-    _id: ObjectId
-    follower_id: ObjectId
-    target_kind: Literal["user", "author"]
-    target_id: ObjectId
-    created_at: datetime
-
-
 def empty_rating_stats() -> RatingStatsDoc:
     return {"counts": [0, 0, 0, 0, 0], "count": 0, "sum": 0, "updated_at": None}
 
@@ -116,19 +104,36 @@ def empty_shelf_counts() -> ShelfCountsDoc:
     return {"want_to_read": 0, "currently_reading": 0, "read": 0}
 
 
+def new_entry_fields(created_at: datetime) -> dict[str, object]:
+    """What a new entry holds before its first change is applied: no rating, no text, on the
+    READ shelf (rating or reviewing a book means it was read), no likes or comments yet."""
+    return {
+        "shelf": Shelf.READ,
+        "rating": None,
+        "text": None,
+        "has_text": False,
+        "spoiler": False,
+        "created_at": created_at,
+        "updated_at": created_at,
+        "likes_count": 0,
+        "comments_count": 0,
+    }
+
+
 def new_entry(
     user_id: ObjectId,
     book_id: ObjectId,
     created_at: datetime,
     *,
-    shelf: ShelfValue | None = "READ",
+    shelf: Shelf | None = Shelf.READ,
     rating: int | None = None,
     text: str | None = None,
     likes_count: int = 0,
 ) -> ReviewDoc:
     """A user's entry for a book as first written (a review when it has a text), for loaders
     that insert documents directly (the demo, the benchmark, tests)."""
-    return {
+    entry = {
+        **new_entry_fields(created_at),
         "_id": ObjectId(),
         "user_id": user_id,
         "book_id": book_id,
@@ -136,9 +141,6 @@ def new_entry(
         "rating": rating,
         "text": text or None,
         "has_text": bool(text),
-        "spoiler": False,
-        "created_at": created_at,
-        "updated_at": created_at,
         "likes_count": likes_count,
-        "comments_count": 0,
     }
+    return entry  # type: ignore[return-value]

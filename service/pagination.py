@@ -39,10 +39,31 @@ class Ordering:
 
 @dataclass(frozen=True)
 class Page:
+    """One page of a list, with what it takes to count the whole list when asked
+    (`totalCount` is counted only when a query selects it)."""
+
     docs: list[Document]
     has_next: bool
     has_previous: bool
     ordering: Ordering
+    collection: AsyncCollection | None  # None: a list known to be empty
+    filter: Document
+
+    @classmethod
+    def empty(cls, ordering: Ordering, after: str | None) -> "Page":
+        return cls([], False, after is not None, ordering, None, {})
+
+    async def total_count(self) -> int:
+        """How many documents the whole list holds (one command)."""
+        if self.collection is None:
+            return 0
+        if "$text" in self.filter:
+            # count_documents runs an aggregate, where the embedded MongoDB (mongoeco) refuses
+            # $text; the count command takes it there and on MongoDB alike.
+            database = self.collection.database
+            reply = await database.command("count", self.collection.name, query=self.filter)
+            return int(reply["n"])
+        return int(await self.collection.count_documents(self.filter))
 
 
 async def fetch_page(
@@ -68,4 +89,6 @@ async def fetch_page(
         has_next=len(docs) > first,
         has_previous=after is not None,
         ordering=ordering,
+        collection=collection,
+        filter=query,
     )

@@ -42,6 +42,10 @@ class Services:
     rate_limiter: RateLimiter | None
     metrics: Metrics
 
+    async def ping_mongo(self) -> None:
+        """Raises when MongoDB does not answer (readiness)."""
+        await self.mongo.admin.command("ping")
+
     @property
     def jwt_secret(self) -> str:
         if not self.settings.jwt_secret:
@@ -128,12 +132,7 @@ async def open_services(
             pipeline=Pipeline(redis, names, settings.worker_heartbeat_seconds),
             commands=commands,
             stats_hub=hub,
-            persisted=PersistedQueries(
-                redis,
-                f"{settings.redis_prefix}:pq",
-                settings.persisted_query_ttl_seconds,
-                settings.persisted_queries_only,
-            ),
+            persisted=PersistedQueries.from_settings(redis, settings),
             response_cache=cache,
             rate_limiter=rate_limiter(settings),
             metrics=Metrics(),

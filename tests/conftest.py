@@ -1,4 +1,4 @@
-"""Shared fixtures.
+"""Shared fixtures (shared helpers are in tests/support/).
 
 One MongoDB and one Redis serve the whole session: MONGODB_URL / REDIS_URL when set (e.g. a
 real mongod), otherwise started here by `devtools.embedded` (memory mongoeco, Redis without
@@ -9,17 +9,15 @@ from seeing each other's data.
 
 import os
 from collections.abc import AsyncIterator, Iterator, Mapping
-from dataclasses import dataclass
 from uuid import uuid4
 
 import pytest
 
-from devtools.demo.loader import DemoSummary, load_demo
+from devtools.demo.loader import load_demo
 from devtools.embedded import Servers, embedded_servers
-from service.ids import to_global_id
 from service.publisher import EventPublisher
-from tests.event_contract import CONTRACT, CONTRACT_PATH
-from tests.support import AppUnderTest, GraphQLClient, app_settings, running_app
+from tests.support.app import AppUnderTest, DemoApp, GraphQLClient, app_settings, running_app
+from tests.support.event_contract import CONTRACT, CONTRACT_PATH
 from workers.reconcile import reconcile
 
 
@@ -82,20 +80,6 @@ async def app(servers: Servers) -> AsyncIterator[AppUnderTest]:
 @pytest.fixture
 def gql(app: AppUnderTest) -> GraphQLClient:
     return app.client
-
-
-@dataclass
-class DemoApp:
-    app: AppUnderTest
-    summary: DemoSummary
-
-    @property
-    def book_id(self) -> str:
-        return to_global_id("Book", self.summary.book_id)
-
-    @property
-    def author_id(self) -> str:
-        return to_global_id("Author", self.summary.author_id)
 
 
 DEMO_TEST_SCALE = 0.005

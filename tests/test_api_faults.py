@@ -13,10 +13,8 @@ import asyncio
 import hashlib
 import json
 import signal
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,20 +25,17 @@ from pymongo import MongoClient
 from websockets.exceptions import ConnectionClosed
 
 from devtools.embedded import (
-    START_TIMEOUT,
-    ManagedProcess,
     Servers,
-    _read_ready_url,
-    free_port,
-    python_env,
 )
 from service.ids import to_global_id
 from service.settings import Settings
-from tests.processes import ApiServer, running, start_api, start_worker
-from tests.support import app_settings, books_hub_listening
-from tests.test_subscriptions import connected, next_book, subscribe
-from tests.test_worker import eventually, world
-from tests.test_worker_faults import own_redis
+from tests.support.app import app_settings
+from tests.support.pipeline import eventually, world
+from tests.support.processes import ApiServer, running, start_api, start_worker
+from tests.support.servers import own_mongo, own_redis
+from tests.support.websocket import books_hub_listening, connected, next_book, subscribe
+
+pytestmark = pytest.mark.slow  # real API and worker processes
 
 HTTP_TIMEOUT = 10.0  # MONGODB_TIMEOUT_MS=1000 plus a wide margin: "fails fast, never hangs"
 TITLE_QUERY = "query Title($id: ID!) { book(id: $id) { title } }"
@@ -57,52 +52,6 @@ SIGN_UP = "mutation SignUp($i: SignUpInput!) { signUp(input: $i) { token } }"
 RATE = "mutation Rate($b: ID!, $s: Int!) { rateBook(bookId: $b, stars: $s) { id } }"
 # What a client must never see of an outage: driver names, addresses, traces.
 LEAKS = ("pymongo", "redis.", "Traceback", "ServerSelection", "Connection refused", "127.0.0.1")
-
-
-class OwnMongo:
-    """A mongoeco of the test's own on a fixed port, its data in a SQLite file: stoppable and
-    restartable there with the data it had (`devtools.embedded.start_mongo` picks a new port)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.port = free_port()
-        self.server: ManagedProcess | None = None
-
-    @property
-    def url(self) -> str:
-        return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
-
-    def start(self) -> None:
-        args = ["--path", str(self.path), "--port", str(self.port), "--exit-on-stdin-eof"]
-        process = subprocess.Popen(
-            [sys.executable, "-m", "devtools.embedded_mongo", *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=python_env(),
-            start_new_session=True,
-        )
-        self.server = ManagedProcess("mongoeco", "", process)
-        try:
-            self.server.url = _read_ready_url(process, START_TIMEOUT)
-        except BaseException:
-            self.stop()
-            raise
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.stop()
-            self.server = None
-
-
-@contextmanager
-def own_mongo(path: Path, *, started: bool = True) -> Iterator[OwnMongo]:
-    mongo = OwnMongo(path)
-    if started:
-        mongo.start()
-    try:
-        yield mongo
-    finally:
-        mongo.stop()
 
 
 def insert_book(settings: Settings, title: str) -> str:

@@ -11,8 +11,9 @@ import jwt
 import pytest
 from bson import ObjectId
 
-from tests.support import AppUnderTest, GraphQLClient
-from tests.test_mutations import (
+from tests.support.app import AppUnderTest, GraphQLClient
+from tests.support.documents import gid, insert_author, insert_book, oid_of, quick_user
+from tests.support.operations import (
     CLEAR,
     COMMENT,
     DELETE_COMMENT,
@@ -26,14 +27,9 @@ from tests.test_mutations import (
     UNFOLLOW_USER,
     UNLIKE,
     WRITE,
-    gid,
-    insert_author,
-    insert_book,
-    oid_of,
-    quick_user,
-    snapshot,
     write_review,
 )
+from tests.support.snapshots import snapshot
 
 LOG_IN = (
     "mutation($u: String!, $p: String!)"

@@ -11,7 +11,7 @@ What one batch of N events costs, whatever N and however many books, users or re
 
 | command         | how many | why                                                           |
 |-----------------|----------|---------------------------------------------------------------|
-| findAndModify   | 1        | the batch's fence number (`workers.aggregates.next_sequence`) |
+| findAndModify   | 1        | the batch's fence number (`figures.next_sequence`)          |
 | aggregate       | per kind | book: 1 ($group of reviews by book, rating, shelf, has_text); |
 |                 |          | user: 3 (text reviews, followers, following);                 |
 |                 |          | review: 2 (likes, comments); author: 2 (followers, books)     |
@@ -33,7 +33,7 @@ from service.events import Event, EventType
 from service.ids import to_global_id
 from service.services import Services, open_services
 from service.settings import Settings
-from tests.support import app_settings, running_app
+from tests.support.app import app_settings, running_app
 from workers.reconcile import reconcile
 from workers.runner import Worker
 from workers.stream import Entry

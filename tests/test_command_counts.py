@@ -20,38 +20,12 @@ from bson import ObjectId
 from devtools.embedded import Servers
 from service.ids import parse_global_id, to_global_id
 from service.mongo import Store
-from tests.support import AppUnderTest, app_settings, review_doc, running_app, user_doc
+from tests.support.app import AppUnderTest, app_settings, running_app
+from tests.support.documents import review_doc, user_doc
+from tests.support.operations import BOOK_PAGE_QUERY
 from workers.reconcile import reconcile
 
 T0 = datetime(2012, 1, 1, tzinfo=UTC)
-
-# What the book page asks for: the book, its authors, the figures, a page of 30 reviews with
-# their users, and the viewer's own entry, likes and follows.
-BOOK_PAGE_QUERY = """
-query BookPage($id: ID!) {
-  book(id: $id) {
-    id title subtitle description pageCount format firstPublished coverUrl
-    authors { id name bio photoUrl booksCount followersCount viewerIsFollowing }
-    ratingStats { average count histogram { stars count percent } updatedAt }
-    shelfCounts { wantToRead currentlyReading read }
-    reviewsCount
-    reviews(first: 30) {
-      edges {
-        cursor
-        node {
-          id rating shelf text spoiler createdAt likesCount commentsCount viewerHasLiked
-          user {
-            id username displayName avatarUrl reviewsCount followersCount
-            authoredBooksCount viewerIsFollowing
-          }
-        }
-      }
-      pageInfo { hasNextPage endCursor }
-    }
-    viewerReview { id rating shelf text }
-  }
-}
-"""
 
 # Anonymous: find the book, find its authors (one $in), find the page of reviews, find the
 # reviews' users (one $in). The viewer fields resolve without a command for anonymous requests.

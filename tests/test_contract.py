@@ -18,7 +18,7 @@ from graphql.utilities import (
 )
 
 from schema.definition import build_schema as build_service_schema
-from tests.support import AppUnderTest
+from tests.support.app import AppUnderTest
 
 CONTRACT_PATH = Path(__file__).resolve().parent.parent / "contract" / "schema.graphql"
 

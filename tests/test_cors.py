@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from devtools.embedded import Servers
-from tests.support import AppUnderTest, app_settings, running_app
+from tests.support.app import AppUnderTest, app_settings, running_app
 
 ALLOWED = "http://localhost:5173"
 OTHER_ALLOWED = "http://127.0.0.1:5173"

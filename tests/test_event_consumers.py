@@ -14,35 +14,37 @@ import json
 import os
 import random
 import signal
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from devtools.embedded import Servers
+from devtools.embedded import Servers, settings_env
 from service.events import structured
-from tests.processes import Child, running, settings_env, start_child, start_program, start_worker
-from tests.test_mutations import quick_user
-from tests.test_worker import (
-    DELETE_REVIEW,
-    LIKE,
-    RATE,
-    WRITE,
+from tests.support.documents import quick_user
+from tests.support.figures import book_figures
+from tests.support.operations import CLEAR, DELETE_REVIEW, LIKE, RATE, WRITE
+from tests.support.pipeline import (
     World,
-    _text,
-    _trims,
-    _trims_after,
-    book_figures,
+    another_trim,
     eventually,
+    text_of,
     until_exact,
     world,
 )
+from tests.support.processes import (
+    Child,
+    books_json,
+    running,
+    start_child,
+    start_python,
+    start_worker,
+)
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "rating_counter.py"
-CLEAR = "mutation($b: ID!) { clearRating(bookId: $b) { id } }"
 COUNTER_GROUP = "rating-counter"
 
 
@@ -51,12 +53,12 @@ COUNTER_GROUP = "rating-counter"
 
 def start_counter(w: World, consumer: str, group: str = COUNTER_GROUP, **options: Any) -> Child:
     """examples/rating_counter.py, as another team would run it (not on our PYTHONPATH)."""
-    argv = [sys.executable, str(EXAMPLE), "--redis-url", str(w.settings.redis_url)]
-    argv += ["--stream", w.settings.stream_key, "--group", group, "--consumer", consumer]
+    args = [str(EXAMPLE), "--redis-url", str(w.settings.redis_url)]
+    args += ["--stream", w.settings.stream_key, "--group", group, "--consumer", consumer]
     for name, value in options.items():
-        argv += [f"--{name.replace('_', '-')}", str(value)]
+        args += [f"--{name.replace('_', '-')}", str(value)]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    return start_program(f"counter-{consumer}", argv, env)
+    return start_python(f"counter-{consumer}", args, env)
 
 
 async def group_info(w: World, name: str) -> dict[str, Any] | None:
@@ -64,7 +66,7 @@ async def group_info(w: World, name: str) -> dict[str, Any] | None:
         groups = await w.redis.xinfo_groups(w.settings.stream_key)
     except Exception:  # no stream yet
         return None
-    return next((dict(g) for g in groups if _text(g["name"]) == name), None)
+    return next((dict(g) for g in groups if text_of(g["name"]) == name), None)
 
 
 async def caught_up(w: World, name: str) -> bool:
@@ -84,12 +86,12 @@ async def blocked_reading(w: World, client_name: str, command: str) -> bool:
 
 async def counts_of(w: World, book: Any, group: str = COUNTER_GROUP) -> dict[int, int]:
     raw = await w.redis.hgetall(f"{group}:stars:{book}")
-    return {int(_text(k)): int(v) for k, v in raw.items() if int(v)}
+    return {int(text_of(k)): int(v) for k, v in raw.items() if int(v)}
 
 
 async def stats_of(w: World, group: str = COUNTER_GROUP) -> dict[str, int]:
     raw = await w.redis.hgetall(f"{group}:stats")
-    return {_text(k): int(v) for k, v in raw.items()}
+    return {text_of(k): int(v) for k, v in raw.items()}
 
 
 # --- random readers ------------------------------------------------------------------------
@@ -141,7 +143,7 @@ class Readers:
                 "text": text,
             }
         [(_, fields)] = await self.w.redis.xrevrange(self.w.settings.stream_key, count=1)
-        self.appended.append({_text(k): _text(v) for k, v in fields.items()})
+        self.appended.append({text_of(k): text_of(v) for k, v in fields.items()})
 
     async def duplicate(self, count: int) -> None:
         """Append `count` events again, as the outbox re-publishing them would (same ids)."""
@@ -173,6 +175,7 @@ async def readers(w: World, count: int, seed: int) -> Readers:
 # --- the example beside our worker ----------------------------------------------------------
 
 
+@pytest.mark.slow  # real worker, example and CLI processes
 async def test_the_example_consumer_ends_with_the_workers_figures(servers: Servers) -> None:
     """Random ratings, 12 events appended twice, and the example killed while it held one:
     its own counts end equal to our worker's histograms, each event counted exactly once.
@@ -204,22 +207,22 @@ async def test_the_example_consumer_ends_with_the_workers_figures(servers: Serve
             await people.duplicate(6)
             first.kill()
             key = w.settings.stream_key
-            second_half = [_text(i) for i, _ in await w.redis.xrange(key, f"({_text(last_before)}")]
+            after_first_half = f"({text_of(last_before)}"  # exclusive
+            second_half = [text_of(i) for i, _ in await w.redis.xrange(key, after_first_half)]
             assert len(second_half) == 36  # 30 steps + 6 duplicates
             held = await w.redis.xpending_range(
                 key, COUNTER_GROUP, "-", "+", 100, consumername="counter-1"
             )
             # Delivered to its blocked read, never acknowledged; the rest never delivered.
-            assert [_text(h["message_id"]) for h in held] == second_half[:1]
+            assert [text_of(h["message_id"]) for h in held] == second_half[:1]
             info = await group_info(w, COUNTER_GROUP)
             assert info is not None and info["lag"] == 35
 
             # Our worker goes on and trims: what both groups acknowledged goes, nothing else.
             await eventually(lambda: caught_up(w, w.settings.consumer_group), "worker", worker)
             for _ in range(2):
-                done = await _trims(w, "agg")
-                await eventually(lambda d=done: _trims_after(w, "agg", d), "a trim", worker)
-            assert [_text(i) for i, _ in await w.redis.xrange(key)] == second_half
+                await another_trim(w, worker, "agg")
+            assert [text_of(i) for i, _ in await w.redis.xrange(key)] == second_half
 
             # A new consumer of the group claims what the dead one held, and reads the rest.
             second = start_counter(w, "counter-2", claim_idle_ms=500, block_ms=200)
@@ -235,19 +238,6 @@ async def test_the_example_consumer_ends_with_the_workers_figures(servers: Serve
 # --- a slow group ------------------------------------------------------------------------------
 
 
-def books(settings_of: World, *args: str) -> Any:
-    """`books <args>` run as a command; its JSON output."""
-    done = subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        env=settings_env(settings_of.settings),
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr.decode(errors="replace")
-    return json.loads(done.stdout)
-
-
 async def scrape_groups(w: World) -> dict[tuple[str, str], float]:
     """(metric, group) -> value of the per-group pipeline gauges on /metrics."""
     response = await w.client.http.get("/metrics")
@@ -260,6 +250,7 @@ async def scrape_groups(w: World) -> dict[tuple[str, str], float]:
     return found
 
 
+@pytest.mark.slow  # real worker, example and CLI processes
 async def test_a_slow_group_does_not_slow_the_worker_and_shows_as_lag(servers: Servers) -> None:
     async with world(servers, trim_interval_seconds=0.2, worker_heartbeat_seconds=0.1) as w:
         worker = start_worker(w.settings, "agg")
@@ -271,7 +262,7 @@ async def test_a_slow_group_does_not_slow_the_worker_and_shows_as_lag(servers: S
                 await people.step()
             await until_exact(w, w.client, people.figures(), worker, slow)
             ids = [f["id"] for f in people.appended]
-            entries = [_text(i) for i, _ in await w.redis.xrange(w.settings.stream_key)]
+            entries = [text_of(i) for i, _ in await w.redis.xrange(w.settings.stream_key)]
             assert len(entries) == 5
 
             async def shown() -> bool:
@@ -301,9 +292,10 @@ async def test_a_slow_group_does_not_slow_the_worker_and_shows_as_lag(servers: S
                     "last_delivered": entries[0],
                 },
             }
-            status = books(w, "worker", "status")
+            status = books_json(w.settings, "worker", "status")
             assert {g["name"]: g for g in status["groups"]} == expected
-            assert {g["name"]: g for g in books(w, "events", "groups")} == expected
+            groups = books_json(w.settings, "events", "groups")
+            assert {g["name"]: g for g in groups} == expected
             assert await scrape_groups(w) == {
                 ("events_pending", w.settings.consumer_group): 0.0,
                 ("events_lag", w.settings.consumer_group): 0.0,
@@ -312,9 +304,8 @@ async def test_a_slow_group_does_not_slow_the_worker_and_shows_as_lag(servers: S
             }
             # Trims go on; all five wait for the slow group (one pending, four undelivered).
             for _ in range(2):
-                done = await _trims(w, "agg")
-                await eventually(lambda d=done: _trims_after(w, "agg", d), "a trim", worker)
-            assert [_text(i) for i, _ in await w.redis.xrange(w.settings.stream_key)] == entries
+                await another_trim(w, worker, "agg")
+            assert [text_of(i) for i, _ in await w.redis.xrange(w.settings.stream_key)] == entries
             assert len(set(ids)) == 5
             # SIGTERM ends its wait at once: it exits cleanly, the event still pending.
             assert slow.terminate() == 0
@@ -325,6 +316,7 @@ async def test_a_slow_group_does_not_slow_the_worker_and_shows_as_lag(servers: S
 # --- books events tail --------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # real worker, example and CLI processes
 async def test_events_tail_prints_events_as_they_arrive(servers: Servers) -> None:
     async with world(servers) as w:
         people = await readers(w, 2, seed=3)
@@ -377,7 +369,7 @@ async def test_events_tail_prints_events_as_they_arrive(servers: Servers) -> Non
 
 def test_the_example_imports_nothing_of_the_service() -> None:
     """Another team's worker needs only the contract and a Redis client."""
-    tree = ast.parse(EXAMPLE.read_text(encoding="utf-8"))
+    tree = ast.parse(EXAMPLE.readtext_of(encoding="utf-8"))
     imported = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

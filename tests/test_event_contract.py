@@ -11,9 +11,10 @@ import pytest
 from bson import ObjectId
 
 from service.events import Event, EventType
-from tests.event_contract import CONTRACT, LEGACY
-from tests.support import AppUnderTest, GraphQLClient
-from tests.test_mutations import RATE, gid, insert_book, quick_user
+from tests.support.app import AppUnderTest, GraphQLClient
+from tests.support.documents import gid, insert_book, quick_user
+from tests.support.event_contract import CONTRACT, LEGACY
+from tests.support.operations import RATE
 
 USER, BOOK = str(ObjectId()), str(ObjectId())
 

@@ -17,8 +17,9 @@ from redis.asyncio import Redis
 from devtools.embedded import Servers, start_redis
 from service.events import AggregateKind, Event, EventType, is_legacy, targets_of
 from service.publisher import EventPublisher, sweep_outbox
-from tests.support import AppUnderTest, GraphQLClient, app_settings, running_app
-from tests.test_mutations import (
+from tests.support.app import AppUnderTest, GraphQLClient, app_settings, running_app
+from tests.support.documents import gid, insert_author, insert_book, oid_of, quick_user
+from tests.support.operations import (
     CLEAR,
     COMMENT,
     DELETE_COMMENT,
@@ -32,14 +33,8 @@ from tests.test_mutations import (
     UNFOLLOW_USER,
     UNLIKE,
     WRITE,
-    gid,
-    insert_author,
-    insert_book,
-    oid_of,
-    quick_user,
-    snapshot,
-    stream_events,
 )
+from tests.support.snapshots import snapshot, stream_events
 
 ENVELOPE = {
     "specversion",

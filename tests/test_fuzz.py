@@ -31,8 +31,9 @@ from hypothesis import strategies as st
 from hypothesis_graphql import Mode, from_schema, nodes
 
 from devtools.embedded import Servers
-from tests.support import AppUnderTest, app_settings, running_app
-from tests.test_mutations import COMMENT, gid, insert_author, insert_book, quick_user, write_review
+from tests.support.app import AppUnderTest, app_settings, running_app
+from tests.support.documents import gid, insert_author, insert_book, quick_user
+from tests.support.operations import COMMENT, write_review
 
 CONTRACT = Path(__file__).resolve().parents[1] / "contract" / "schema.graphql"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -145,6 +146,7 @@ DOCUMENTS = st.one_of(
 )
 
 
+@pytest.mark.slow
 @FUZZ
 @given(document=DOCUMENTS, token=tokens)
 async def test_documents_generated_from_the_contract(
@@ -317,6 +319,7 @@ def requests_with_variables() -> st.SearchStrategy[dict[str, Any]]:
     return st.sampled_from(OPERATIONS).flatmap(one)
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=800)
 @given(request=requests_with_variables(), token=tokens)
 async def test_every_argument_with_random_variables(
@@ -366,6 +369,7 @@ BODIES = st.one_of(
 )
 
 
+@pytest.mark.slow
 @FUZZ
 @given(body=BODIES, content_type=st.sampled_from(["application/json", "text/plain", ""]))
 async def test_random_bodies(fuzzed: Fuzzed, body: bytes, content_type: str) -> None:
@@ -374,6 +378,7 @@ async def test_random_bodies(fuzzed: Fuzzed, body: bytes, content_type: str) -> 
     assert_handled(response)
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=100)
 @given(params=st.dictionaries(REQUEST_KEYS, TEXT, max_size=4), html=st.booleans())
 async def test_random_query_strings(fuzzed: Fuzzed, params: dict[str, str], html: bool) -> None:

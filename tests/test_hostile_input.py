@@ -30,20 +30,10 @@ from graphql import (
 )
 
 from devtools.embedded import Servers
-from tests.support import AppUnderTest, app_settings, running_app
-from tests.test_mutations import (
-    COMMENT,
-    FOLLOW_USER,
-    LIKE,
-    WRITE,
-    gid,
-    insert_author,
-    insert_book,
-    oid_of,
-    quick_user,
-    snapshot,
-    write_review,
-)
+from tests.support.app import AppUnderTest, app_settings, running_app
+from tests.support.documents import gid, insert_author, insert_book, oid_of, quick_user
+from tests.support.operations import COMMENT, FOLLOW_USER, LIKE, WRITE, write_review
+from tests.support.snapshots import snapshot
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 PASSWORD = "correct-horse"  # pw_user's: a user who can log in, so a log-in could succeed

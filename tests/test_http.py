@@ -14,7 +14,7 @@ import pytest
 from bson import ObjectId
 
 from service.ids import to_global_id
-from tests.support import AppUnderTest
+from tests.support.app import AppUnderTest, media_type
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 CONTRACT_CODES = {
@@ -27,10 +27,6 @@ CONTRACT_CODES = {
     "PERSISTED_QUERY_NOT_FOUND",
     "INTERNAL_SERVER_ERROR",
 }
-
-
-def media_type(response: httpx.Response) -> str:
-    return response.headers.get("content-type", "").split(";")[0].strip()
 
 
 async def post(

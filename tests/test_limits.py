@@ -23,11 +23,10 @@ from graphql.language import Lexer, TokenKind
 
 from service.persisted_queries import sha256_of
 from service.settings import Settings
-from tests.conftest import DemoApp
-from tests.support import AppUnderTest, app_settings, running_app
-from tests.test_command_counts import BOOK_PAGE_QUERY
-from tests.test_http import media_type
-from tests.test_mutations import gid, insert_book, quick_user, snapshot
+from tests.support.app import AppUnderTest, DemoApp, app_settings, media_type, running_app
+from tests.support.documents import gid, insert_book, quick_user
+from tests.support.operations import BOOK_PAGE_QUERY
+from tests.support.snapshots import snapshot
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 DEFAULTS = Settings()

@@ -1,146 +1,27 @@
 """Every Mutation of the contract, over GraphQL over HTTP on real MongoDB (mongoeco) and Redis.
 
 Aggregate figures (likesCount, ratingStats, ...) are maintained by the worker, which does not
-run here: these tests check the source documents and the fields read from them. The helpers
-at the top are shared with the other mutation-side modules (auth, validation, events,
-reconcile).
+run here: these tests check the source documents and the fields read from them.
 """
 
-from typing import Any
-from uuid import uuid4
-
-from bson import ObjectId
-
-from service import auth
-from service.documents import BookDoc, empty_rating_stats, empty_shelf_counts
-from service.events import Event
-from service.ids import parse_global_id, to_global_id
-from service.repositories import users
-from tests.support import AppUnderTest, GraphQLClient
-
-# --- shared helpers ------------------------------------------------------------------------
-
-COLLECTIONS = (
-    "books",
-    "authors",
-    "users",
-    "reviews",
-    "likes",
-    "comments",
-    "follows",
-    "outbox",
-    "meta",
+from tests.support.app import AppUnderTest, GraphQLClient
+from tests.support.documents import gid, insert_author, insert_book, oid_of
+from tests.support.operations import (
+    CLEAR,
+    COMMENT,
+    DELETE_COMMENT,
+    DELETE_REVIEW,
+    FOLLOW_AUTHOR,
+    FOLLOW_USER,
+    LIKE,
+    RATE,
+    SHELF,
+    UNFOLLOW_AUTHOR,
+    UNFOLLOW_USER,
+    UNLIKE,
+    VIEWER_REVIEW,
+    write_review,
 )
-
-
-async def insert_author(app: AppUnderTest, name: str = "Ann Author") -> ObjectId:
-    oid = ObjectId()
-    await app.services.store.authors.insert_one(
-        {
-            "_id": oid,
-            "name": name,
-            "bio": None,
-            "photo_url": None,
-            "books_count": 0,
-            "followers_count": 0,
-        }
-    )
-    return oid
-
-
-async def insert_book(
-    app: AppUnderTest, title: str = "A Book", author_ids: list[ObjectId] | None = None
-) -> ObjectId:
-    oid = ObjectId()
-    book: BookDoc = {
-        "_id": oid,
-        "title": title,
-        "subtitle": None,
-        "description": None,
-        "page_count": 100,
-        "format": "Paperback",
-        "isbn13": None,
-        "first_published": "2001-02-03",
-        "cover_url": None,
-        "genres": [],
-        "author_ids": author_ids or [],
-        "rating_stats": empty_rating_stats(),
-        "shelf_counts": empty_shelf_counts(),
-        "reviews_count": 0,
-    }
-    await app.services.store.books.insert_one(book)  # type: ignore[arg-type]
-    return oid
-
-
-async def quick_user(app: AppUnderTest, username: str | None = None) -> tuple[str, str]:
-    """A user inserted directly with a token of the app's own key: (token, global id).
-
-    Faster than signUp (no argon2 hash); for tests whose subject is not signing up.
-    """
-    doc = users.new_user(username or f"q{uuid4().hex[:10]}", "Quick User", None)
-    await app.services.store.users.insert_one(doc)  # type: ignore[arg-type]
-    token = auth.issue_token(doc["_id"], app.services.jwt_secret, 3600)
-    return token, gid("User", doc["_id"])
-
-
-def gid(type_name: str, oid: ObjectId | str) -> str:
-    return to_global_id(type_name, ObjectId(oid))
-
-
-def oid_of(global_id: str) -> ObjectId:
-    """The ObjectId inside one of our global ids."""
-    return parse_global_id(global_id)[1]
-
-
-async def snapshot(app: AppUnderTest) -> dict[str, int]:
-    """Document counts of every collection and the length of the event stream."""
-    db = app.services.store.db
-    counts = {name: await db[name].count_documents({}) for name in COLLECTIONS}
-    counts["stream"] = await app.services.redis.xlen(app.settings.stream_key)
-    return counts
-
-
-async def stream_events(app: AppUnderTest) -> list[tuple[str, dict[str, str]]]:
-    """Every entry of the event stream as (entry id, decoded fields)."""
-    entries = await app.services.redis.xrange(app.settings.stream_key)
-    return [
-        (entry_id.decode(), {k.decode(): v.decode() for k, v in fields.items()})
-        for entry_id, fields in entries
-    ]
-
-
-async def parsed_events(app: AppUnderTest) -> list[Event]:
-    return [Event.from_fields(fields) for _, fields in await stream_events(app)]
-
-
-REVIEW_FIELDS = (
-    "id shelf rating text spoiler createdAt updatedAt viewerHasLiked book { id } user { id }"
-)
-RATE = f"mutation($b: ID!, $s: Int!) {{ rateBook(bookId: $b, stars: $s) {{ {REVIEW_FIELDS} }} }}"
-CLEAR = f"mutation($b: ID!) {{ clearRating(bookId: $b) {{ {REVIEW_FIELDS} }} }}"
-SHELF = f"mutation($b: ID!, $s: Shelf) {{ setShelf(bookId: $b, shelf: $s) {{ {REVIEW_FIELDS} }} }}"
-WRITE = f"mutation($i: WriteReviewInput!) {{ writeReview(input: $i) {{ {REVIEW_FIELDS} }} }}"
-DELETE_REVIEW = "mutation($id: ID!) { deleteReview(id: $id) }"
-LIKE = f"mutation($r: ID!) {{ likeReview(reviewId: $r) {{ {REVIEW_FIELDS} }} }}"
-UNLIKE = f"mutation($r: ID!) {{ unlikeReview(reviewId: $r) {{ {REVIEW_FIELDS} }} }}"
-COMMENT = (
-    "mutation($r: ID!, $t: String!) { addComment(reviewId: $r, text: $t)"
-    " { id text createdAt review { id } user { id } } }"
-)
-DELETE_COMMENT = "mutation($id: ID!) { deleteComment(id: $id) }"
-FOLLOW_USER = "mutation($u: ID!) { followUser(userId: $u) { id username viewerIsFollowing } }"
-UNFOLLOW_USER = "mutation($u: ID!) { unfollowUser(userId: $u) { id username viewerIsFollowing } }"
-FOLLOW_AUTHOR = "mutation($a: ID!) { followAuthor(authorId: $a) { id name viewerIsFollowing } }"
-UNFOLLOW_AUTHOR = "mutation($a: ID!) { unfollowAuthor(authorId: $a) { id name viewerIsFollowing } }"
-VIEWER_REVIEW = f"query($b: ID!) {{ book(id: $b) {{ viewerReview {{ {REVIEW_FIELDS} }} }} }}"
-
-
-async def write_review(
-    gql: GraphQLClient, token: str, book: ObjectId, text: str, **extra: Any
-) -> dict[str, Any]:
-    data = await gql.data(WRITE, {"i": {"bookId": gid("Book", book), "text": text, **extra}}, token)
-    return data["writeReview"]  # type: ignore[no-any-return]
-
 
 # --- signUp ----------------------------------------------------------------------------------
 

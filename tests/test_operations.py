@@ -23,8 +23,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from devtools.embedded import Servers
 from service.ids import to_global_id
-from tests.processes import ApiServer, Child, running, start_api, start_worker
-from tests.test_worker import World, eventually, lag_zero, world
+from tests.support.pipeline import World, eventually, lag_zero, world
+from tests.support.processes import ApiServer, Child, running, start_api, start_worker
+
+pytestmark = pytest.mark.slow  # real API and worker processes
 
 BOOK_PAGE = """
 query BookPage($id: ID!) {

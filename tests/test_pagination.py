@@ -18,14 +18,8 @@ from bson import ObjectId
 from devtools.embedded import Servers
 from service.ids import to_global_id
 from service.mongo import Store
-from tests.support import (
-    AppUnderTest,
-    GraphQLClient,
-    app_settings,
-    review_doc,
-    running_app,
-    user_doc,
-)
+from tests.support.app import AppUnderTest, GraphQLClient, app_settings, running_app
+from tests.support.documents import review_doc, user_doc
 from workers.reconcile import reconcile
 
 T0 = datetime(2015, 6, 1, tzinfo=UTC)

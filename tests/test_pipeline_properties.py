@@ -25,8 +25,6 @@ by the test (independently of the service's own recomputation code).
 import asyncio
 import os
 import random
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -40,13 +38,13 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 
 import workers.aggregates
-from devtools.embedded import Servers
+from devtools.embedded import Servers, settings_env
 from service.events import Event, EventType
 from service.ids import to_global_id
 from service.mongo import Store, make_client
 from service.settings import Settings
-from tests.processes import LOGS, Child, running, settings_env
-from tests.support import GraphQLClient, app_settings, running_app
+from tests.support.app import GraphQLClient, app_settings, running_app
+from tests.support.processes import Child, running, start_python
 from workers.apply import apply_events
 from workers.reconcile import reconcile
 
@@ -67,12 +65,12 @@ import asyncio, os, random, sys
 import workers.aggregates as aggregates
 stall = int(os.environ["PIPELINE_STALL_MS"]) / 1000
 chance = float(os.environ["PIPELINE_STALL_CHANCE"])
-write_figures = aggregates.write_figures
-async def stalling_write_figures(*args, **kwargs):
+store_figures = aggregates.store_figures
+async def stalling_store_figures(*args, **kwargs):
     if random.random() < chance:
         await asyncio.sleep(stall)
-    return await write_figures(*args, **kwargs)
-aggregates.write_figures = stalling_write_figures
+    return await store_figures(*args, **kwargs)
+aggregates.store_figures = stalling_store_figures
 from app.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -397,16 +395,8 @@ def start_worker(settings: Settings, name: str, stall_chance: float) -> Child:
     env = settings_env(
         settings, PIPELINE_STALL_MS=str(STALL_MS), PIPELINE_STALL_CHANCE=str(stall_chance)
     )
-    LOGS.mkdir(parents=True, exist_ok=True)
-    log = LOGS / f"worker-{name}-{os.getpid()}-{time.monotonic_ns()}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-c", SLOW_WORKER, "worker", "run", "--name", name],
-            env=env,
-            stdout=out,
-            stderr=out,
-        )
-    return Child(f"worker-{name}", process, log)
+    args = ["-c", SLOW_WORKER, "worker", "run", "--name", name]
+    return start_python(f"worker-{name}", args, env)
 
 
 async def stream_events(world: World) -> list[dict[str, str]]:
@@ -629,6 +619,7 @@ async def run_scenario(
         await redis.aclose()
 
 
+@pytest.mark.slow
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -661,15 +652,15 @@ async def test_a_stale_recomputation_never_overwrites_a_fresher_one(
         )
 
         stalled, resume = asyncio.Event(), asyncio.Event()
-        write_figures = workers.aggregates.write_figures
+        store_figures = workers.aggregates.store_figures
 
-        async def stalling_write(*args: Any, **kwargs: Any) -> int:
+        async def stalling_write(*args: Any, **kwargs: Any) -> None:
             if args[1] == "book" and not stalled.is_set():
                 stalled.set()
                 await resume.wait()
-            return await write_figures(*args, **kwargs)
+            await store_figures(*args, **kwargs)
 
-        monkeypatch.setattr(workers.aggregates, "write_figures", stalling_write)
+        monkeypatch.setattr(workers.aggregates, "store_figures", stalling_write)
         slow = asyncio.create_task(
             apply_events(
                 store, [Event(type=EventType.RATING_SET, user_id=str(first), book_id=str(book))]

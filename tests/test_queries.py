@@ -14,9 +14,9 @@ from devtools.demo.seed_page import read_seed_page, scaled_count
 from service.auth import issue_token
 from service.ids import parse_global_id, to_global_id
 from service.mongo import Store
-from tests.conftest import DemoApp
-from tests.support import AppUnderTest, GraphQLClient, review_doc
-from tests.support import user_doc as plain_user_doc
+from tests.support.app import AppUnderTest, DemoApp, GraphQLClient
+from tests.support.documents import review_doc
+from tests.support.documents import user_doc as plain_user_doc
 from workers.reconcile import reconcile
 
 T0 = datetime(2020, 1, 1, tzinfo=UTC)

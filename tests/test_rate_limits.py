@@ -18,8 +18,10 @@ import httpx
 
 from devtools.embedded import Servers
 from service.settings import Settings
-from tests.support import AppUnderTest, GraphQLClient, app_settings, running_app
-from tests.test_mutations import RATE, gid, insert_book, quick_user, snapshot
+from tests.support.app import AppUnderTest, GraphQLClient, app_settings, running_app
+from tests.support.documents import gid, insert_book, quick_user
+from tests.support.operations import RATE
+from tests.support.snapshots import snapshot
 
 LOG_IN = 'mutation { logIn(username: "nobody_here", password: "wrong-password") { token } }'
 SIGN_UP = "mutation($i: SignUpInput!) { signUp(input: $i) { token } }"

@@ -10,22 +10,21 @@ repeated idempotent write (like, rating, shelf, follow) still counts it once, no
 
 from typing import Any
 
+import pytest
+
 from devtools.embedded import Servers
-from tests.processes import Child, running, start_worker
-from tests.support import AppUnderTest, GraphQLClient
-from tests.test_mutations import quick_user
-from tests.test_worker import (
+from tests.support.app import AppUnderTest, GraphQLClient
+from tests.support.documents import quick_user, seed_catalog
+from tests.support.figures import (
     FIGURES,
-    World,
     author_figures,
     book_figures,
     figures,
     review_figures,
-    seed_catalog,
-    until_exact,
     user_figures,
-    world,
 )
+from tests.support.pipeline import World, until_exact, world
+from tests.support.processes import Child, running, start_worker
 from workers.reconcile import reconcile
 
 # Every payload selects the figures it can reach (fragment F: id and figures of any node).
@@ -280,6 +279,7 @@ async def settled(w: World, expected: dict[str, Any], worker: Child) -> None:
     await until_exact(w, w.client, expected, worker)
 
 
+@pytest.mark.slow
 async def test_likes_and_comments_count_once_with_the_worker_running(servers: Servers) -> None:
     async with world(servers) as w:
         worker = start_worker(w.settings, "ryw-likes")
@@ -309,6 +309,7 @@ async def test_likes_and_comments_count_once_with_the_worker_running(servers: Se
             assert third["review"] == review_figures(review, likes=0, comments=2)
 
 
+@pytest.mark.slow
 async def test_ratings_shelves_and_reviews_count_once_with_the_worker_running(
     servers: Servers,
 ) -> None:
@@ -352,6 +353,7 @@ async def test_ratings_shelves_and_reviews_count_once_with_the_worker_running(
             assert (again["book"], again["user"]) == (new_entry, author_of_it)
 
 
+@pytest.mark.slow
 async def test_follows_count_once_with_the_worker_running(servers: Servers) -> None:
     async with world(servers) as w:
         worker = start_worker(w.settings, "ryw-follows")

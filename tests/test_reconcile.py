@@ -11,10 +11,10 @@ import pytest
 from bson import ObjectId
 
 from devtools.demo.seed_page import read_seed_page
-from tests.conftest import DemoApp
-from tests.processes import settings_env
-from tests.support import AppUnderTest, GraphQLClient
-from tests.test_mutations import (
+from devtools.embedded import settings_env
+from tests.support.app import AppUnderTest, DemoApp, GraphQLClient
+from tests.support.documents import gid, insert_author, insert_book, oid_of, quick_user
+from tests.support.operations import (
     COMMENT,
     FOLLOW_AUTHOR,
     FOLLOW_USER,
@@ -22,11 +22,6 @@ from tests.test_mutations import (
     RATE,
     SHELF,
     UNLIKE,
-    gid,
-    insert_author,
-    insert_book,
-    oid_of,
-    quick_user,
     write_review,
 )
 from workers.reconcile import reconcile
@@ -165,6 +160,7 @@ async def raw_aggregates(app: AppUnderTest) -> dict[str, list[dict[str, Any]]]:
     }
 
 
+@pytest.mark.slow
 async def test_reconcile_recomputes_every_figure_and_repairs_drift(
     app: AppUnderTest, gql: GraphQLClient
 ) -> None:

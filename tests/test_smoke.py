@@ -1,6 +1,6 @@
 """The demo book page renders from one query."""
 
-from tests.conftest import DemoApp
+from tests.support.app import DemoApp
 
 
 async def test_book_page_renders(demo: DemoApp) -> None:

@@ -23,28 +23,24 @@ import websockets
 from bson import ObjectId
 from pymongo import MongoClient
 from redis.asyncio import Redis
-from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from devtools.embedded import Servers
 from service.ids import to_global_id
 from service.settings import Settings
 from service.stats_hub import StatsHub
-from tests.processes import ApiServer, running, start_api, start_worker
-from tests.support import app_settings, books_hub_listening
+from tests.support.app import app_settings
+from tests.support.processes import ApiServer, running, start_api, start_worker
+from tests.support.websocket import (
+    SUBSCRIPTION,
+    books_hub_listening,
+    connected,
+    next_book,
+    receive,
+    subscribe,
+    ws_url,
+)
 
-PROTOCOL = "graphql-transport-ws"
-SUBSCRIPTION = """
-subscription Stats($id: ID!) {
-  bookStatsChanged(bookId: $id) {
-    id
-    title
-    ratingStats { count average histogram { stars count } }
-    shelfCounts { wantToRead currentlyReading read }
-    reviewsCount
-  }
-}
-"""
 PUSH_TIMEOUT = 20.0  # generous: the worker blocks up to WORKER_BLOCK_MS between reads
 
 
@@ -94,43 +90,6 @@ def cluster(servers: Servers) -> Iterator[Cluster]:
         )
 
 
-def ws_url(api: ApiServer) -> str:
-    return api.graphql_url.replace("http://", "ws://", 1)
-
-
-@asynccontextmanager
-async def connected(api: ApiServer) -> AsyncIterator[ClientConnection]:
-    """A graphql-transport-ws connection, initialised and acknowledged."""
-    async with websockets.connect(ws_url(api), subprotocols=[PROTOCOL]) as ws:  # type: ignore[list-item]
-        assert ws.subprotocol == PROTOCOL
-        await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
-        ack = await receive(ws, 10)
-        assert ack["type"] == "connection_ack", ack
-        yield ws
-
-
-async def receive(ws: ClientConnection, timeout: float) -> dict[str, Any]:
-    message = await asyncio.wait_for(ws.recv(), timeout)
-    return json.loads(message)  # type: ignore[no-any-return]
-
-
-async def subscribe(ws: ClientConnection, op_id: str, book_id: str) -> None:
-    payload = {"query": SUBSCRIPTION, "variables": {"id": book_id}}
-    await ws.send(json.dumps({"id": op_id, "type": "subscribe", "payload": payload}))
-
-
-async def next_book(ws: ClientConnection, op_id: str, timeout: float) -> dict[str, Any]:
-    """The Book of the next `next` message for `op_id` (pings are answered, others fail)."""
-    while True:
-        message = await receive(ws, timeout)
-        if message["type"] == "ping":
-            await ws.send(json.dumps({"type": "pong"}))
-            continue
-        assert message.get("id") == op_id and message["type"] == "next", message
-        assert "errors" not in message["payload"], message
-        return message["payload"]["data"]["bookStatsChanged"]  # type: ignore[no-any-return]
-
-
 class Http:
     """GraphQL over HTTP to one API process."""
 
@@ -163,6 +122,7 @@ class Http:
         )
 
 
+@pytest.mark.slow
 async def test_a_rating_through_one_api_is_pushed_by_the_other(cluster: Cluster) -> None:
     async with (
         httpx.AsyncClient(timeout=30) as client,
@@ -200,6 +160,7 @@ async def test_a_rating_through_one_api_is_pushed_by_the_other(cluster: Cluster)
             await next_book(on_b, "b2", 0.5)
 
 
+@pytest.mark.slow
 async def test_completing_a_subscription_stops_its_pushes(cluster: Cluster) -> None:
     async with httpx.AsyncClient(timeout=30) as client, connected(cluster.api_b) as ws:
         await subscribe(ws, "s1", cluster.other_book)
@@ -216,6 +177,7 @@ async def test_completing_a_subscription_stops_its_pushes(cluster: Cluster) -> N
             await receive(ws, 0.5)
 
 
+@pytest.mark.slow
 async def test_the_legacy_graphql_ws_protocol_is_refused(cluster: Cluster) -> None:
     with pytest.raises(ConnectionClosed) as closed:
         async with websockets.connect(ws_url(cluster.api_b), subprotocols=["graphql-ws"]) as ws:  # type: ignore[list-item]
@@ -229,6 +191,7 @@ async def test_the_legacy_graphql_ws_protocol_is_refused(cluster: Cluster) -> No
     assert closed.value.rcvd.code == 4406  # "Subprotocol not acceptable"
 
 
+@pytest.mark.slow
 async def test_a_connection_without_a_subprotocol_is_refused(cluster: Cluster) -> None:
     with pytest.raises(ConnectionClosed) as closed:
         async with websockets.connect(ws_url(cluster.api_b)) as ws:
@@ -250,6 +213,7 @@ async def subscription_error(cluster: Cluster, book_id: str) -> dict[str, Any]:
         return error  # type: ignore[no-any-return]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "book_id",
     [
@@ -265,12 +229,14 @@ async def test_a_malformed_book_id_is_bad_user_input(cluster: Cluster, book_id: 
     assert "valid Book id" in error["message"]
 
 
+@pytest.mark.slow
 async def test_a_missing_book_is_not_found(cluster: Cluster) -> None:
     error = await subscription_error(cluster, to_global_id("Book", ObjectId()))
     assert error["extensions"] == {"code": "NOT_FOUND", "field": "bookId"}
     assert error["message"] == "no book has this id"
 
 
+@pytest.mark.slow
 async def test_an_invalid_subscription_document_gets_an_error_message(cluster: Cluster) -> None:
     """A document that fails validation is refused with graphql-transport-ws's `error`."""
     async with connected(cluster.api_b) as ws:
@@ -290,6 +256,7 @@ async def test_an_invalid_subscription_document_gets_an_error_message(cluster: C
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
 
 
+@pytest.mark.slow
 async def test_each_push_reads_fresh_related_data(cluster: Cluster) -> None:
     """A WebSocket connection keeps one context: its DataLoaders must not serve the authors
     cached at the first push to every later one."""

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
-from tests.support import AppUnderTest, GraphQLClient
-from tests.test_mutations import (
+from tests.support.app import AppUnderTest, GraphQLClient
+from tests.support.documents import gid, insert_author, insert_book, quick_user
+from tests.support.operations import (
     CLEAR,
     COMMENT,
     DELETE_COMMENT,
@@ -23,13 +24,9 @@ from tests.test_mutations import (
     UNFOLLOW_USER,
     UNLIKE,
     WRITE,
-    gid,
-    insert_author,
-    insert_book,
-    quick_user,
-    snapshot,
     write_review,
 )
+from tests.support.snapshots import snapshot
 
 SIGN_UP = "mutation($i: SignUpInput!) { signUp(input: $i) { token } }"
 MAX_TEXT = 20_000

@@ -5,40 +5,30 @@ and Redis going away during mutations."""
 import asyncio
 import json
 import signal
-import subprocess
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import redis
 
-from devtools.embedded import HOST, Servers, free_port, redis_server_binary
-from tests.processes import running, start_api, start_worker
-from tests.test_worker import (
-    COMMENT,
-    FOLLOW_USER,
-    RATE,
-    WRITE,
+from devtools.embedded import Servers
+from tests.support.app import http_client
+from tests.support.figures import book_figures, review_figures, user_figures
+from tests.support.operations import COMMENT, FOLLOW_USER, RATE, WRITE, rate
+from tests.support.pipeline import (
     World,
-    book_figures,
     entry_event,
     eventually,
-    http_client,
     lag_zero,
-    rate,
     ratings_script,
-    review_figures,
-    status_of,
     until_exact,
-    user_figures,
     wait_consumer,
-    worker_status,
     world,
 )
+from tests.support.processes import running, start_api, start_worker, status_of, worker_status
+from tests.support.servers import own_redis
+
+pytestmark = pytest.mark.slow  # real API and worker processes
 
 # --- crashed consumers ------------------------------------------------------------------------
 
@@ -218,64 +208,6 @@ async def _outbox_empty(w: World) -> bool:
 
 
 # --- Redis goes away --------------------------------------------------------------------------
-
-
-class OwnRedis:
-    """A redis-server of the test's own on a fixed port, stoppable and restartable there."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.port = free_port()
-        self.data_dir = data_dir
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://{HOST}:{self.port}/0"
-
-    def start(self, *, persistent: bool = True) -> None:
-        """Start on our port: with an AOF in data_dir (data survives restarts), or without."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        persistence = ["--appendonly", "yes" if persistent else "no"]
-        args = [redis_server_binary(), "--port", str(self.port), "--bind", HOST]
-        args += ["--save", "", "--dir", str(self.data_dir), "--daemonize", "no", *persistence]
-        with (self.data_dir / "redis.log").open("ab") as log:
-            self.process = subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
-            )
-        client = redis.Redis(host=HOST, port=self.port, socket_connect_timeout=1)
-        try:
-            for _ in range(300):
-                if self.process.poll() is not None:
-                    raise RuntimeError((self.data_dir / "redis.log").read_text()[-2000:])
-                try:
-                    if client.ping():
-                        return
-                except redis.RedisError:
-                    pass
-                time.sleep(0.05)
-            raise RuntimeError("redis-server did not answer PING")
-        finally:
-            client.close()
-
-    def stop(self) -> None:
-        """SIGTERM: Redis shuts down cleanly (flushing its AOF)."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-@contextmanager
-def own_redis(data_dir: Path, *, persistent: bool) -> Iterator[OwnRedis]:
-    server = OwnRedis(data_dir)
-    server.start(persistent=persistent)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.mark.parametrize("redis_keeps_data", [True, False], ids=["aof", "data-lost"])

@@ -10,7 +10,8 @@ from bson.errors import InvalidId
 
 from service.events import AggregateKind, Event, targets_of
 from service.mongo import Store
-from workers.aggregates import next_sequence, recompute
+from service.repositories.figures import next_sequence
+from workers.aggregates import recompute
 
 
 class PoisonEvent(ValueError):
@@ -30,8 +31,7 @@ def targets_by_kind(events: list[Event]) -> dict[AggregateKind, set[ObjectId]]:
 
 @dataclass
 class Applied:
-    books: list[ObjectId] = field(default_factory=list)
-    aggregates: int = 0
+    books: list[ObjectId] = field(default_factory=list)  # whose figures were recomputed
 
 
 async def apply_events(store: Store, events: list[Event]) -> Applied:
@@ -40,12 +40,11 @@ async def apply_events(store: Store, events: list[Event]) -> Applied:
     applied = Applied()
     if not grouped:
         return applied
-    # One fence number for the batch, taken before any source is read (see workers.aggregates).
+    # One fence number for the batch, taken before any source is read (the figures' fence).
     seq = await next_sequence(store)
     at = datetime.now(UTC)
     for kind, ids in grouped.items():
         written = await recompute(store, kind, sorted(ids), at, seq)
-        applied.aggregates += len(written)
         if kind is AggregateKind.BOOK:
             applied.books = list(written)
     return applied

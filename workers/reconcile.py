@@ -1,7 +1,6 @@
 """Recompute every aggregate from the source documents; report drift and (unless checking)
 fix it."""
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -10,8 +9,13 @@ from bson import ObjectId
 
 from service.events import AggregateKind
 from service.mongo import Document, Store
-from service.repositories.figures import Figures
-from workers.aggregates import RECOMPUTE, next_sequence, write_figures
+from service.repositories.figures import (
+    COMPUTE,
+    Figures,
+    next_sequence,
+    store_figures,
+    stored_in_batches,
+)
 
 BATCH = 500
 
@@ -57,23 +61,12 @@ def differences(kind: AggregateKind, doc: Document, figures: Figures) -> list[Dr
     return found
 
 
-async def _batches(store: Store, collection: str) -> AsyncIterator[list[Document]]:
-    batch: list[Document] = []
-    async for doc in store.db[collection].find({}).sort("_id", 1):
-        batch.append(doc)
-        if len(batch) >= BATCH:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 async def reconcile(store: Store, *, fix: bool) -> list[Drift]:
     """Every drifted figure across books, reviews, users and authors; fixed when `fix`."""
     drifts: list[Drift] = []
     at = datetime.now(UTC)
-    for kind, (collection, compute) in RECOMPUTE.items():
-        async for docs in _batches(store, collection):
+    for kind, compute in COMPUTE.items():
+        async for docs in stored_in_batches(store, kind, BATCH):
             # Fenced like the worker's writes: a fix never overwrites fresher figures.
             seq = await next_sequence(store) if fix else None
             figures = await compute(store, [d["_id"] for d in docs])
@@ -83,6 +76,6 @@ async def reconcile(store: Store, *, fix: bool) -> list[Drift]:
                 if found:
                     drifts.extend(found)
                     drifted[doc["_id"]] = figures[doc["_id"]]
-            if fix and drifted:
-                await write_figures(store, kind, drifted, at, seq)
+            if seq is not None and drifted:
+                await store_figures(store, kind, drifted, at, seq)
     return drifts

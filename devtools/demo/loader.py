@@ -35,7 +35,7 @@ from service.documents import (
     AuthorDoc,
     BookDoc,
     ReviewDoc,
-    ShelfValue,
+    Shelf,
     UserDoc,
     empty_rating_stats,
     empty_shelf_counts,
@@ -57,8 +57,8 @@ UNNAMED_DISPLAY_NAME = "Reviewer {}"
 SYNTHETIC_RANDOM_SEED = 42
 SYNTHETIC_DATES_FROM = datetime(2010, 1, 1, tzinfo=UTC)
 SYNTHETIC_DATES_UNTIL = datetime(2026, 1, 1, tzinfo=UTC)  # exclusive: dates fall in 2010-2025
-TEXT_REVIEW_SHELF: ShelfValue = "READ"  # a written review implies the book was read
-RATED_SHELF: ShelfValue = "READ"  # so does a rating
+TEXT_REVIEW_SHELF = Shelf.READ  # a written review implies the book was read
+RATED_SHELF = Shelf.READ  # so does a rating
 
 
 class DemoAlreadyLoadedError(RuntimeError):
@@ -195,11 +195,11 @@ def build_demo_documents(page: SeedPage, scale: float) -> DemoDocuments:
 
     # (shelf, rating) of every synthetic entry; each gets its own user, so (user, book) stays
     # unique and a reader never holds a rating and another shelf for the same book.
-    synthetic: list[tuple[ShelfValue, int | None]] = []
+    synthetic: list[tuple[Shelf, int | None]] = []
     for stars in range(STAR_LEVELS, 0, -1):
         synthetic += [(RATED_SHELF, stars)] * (ratings[stars - 1] - seed_ratings[stars - 1])
-    synthetic += [("CURRENTLY_READING", None)] * (currently_reading - seed_currently_reading)
-    synthetic += [("WANT_TO_READ", None)] * (want_to_read - seed_want_to_read)
+    synthetic += [(Shelf.CURRENTLY_READING, None)] * (currently_reading - seed_currently_reading)
+    synthetic += [(Shelf.WANT_TO_READ, None)] * (want_to_read - seed_want_to_read)
     rng = random.Random(SYNTHETIC_RANDOM_SEED)
     span_seconds = int((SYNTHETIC_DATES_UNTIL - SYNTHETIC_DATES_FROM).total_seconds())
     for number, (shelf, rating) in enumerate(synthetic, start=1):
@@ -245,7 +245,7 @@ def _seed_display_name(seed: SeedReview) -> str:
     return seed.name if seed.name is not None else UNNAMED_DISPLAY_NAME.format(seed.position)
 
 
-def _seed_shelf(seed: SeedReview) -> ShelfValue | None:
+def _seed_shelf(seed: SeedReview) -> Shelf | None:
     if seed.shelf is not None:
         return seed.shelf
     return TEXT_REVIEW_SHELF if seed.text or seed.rating is not None else None

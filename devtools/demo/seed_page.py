@@ -14,7 +14,7 @@ from decimal import Decimal
 from itertools import pairwise
 from pathlib import Path
 
-from service.documents import ShelfValue
+from service.documents import Shelf
 
 DEFAULT_SEED_PATH = Path(__file__).parent / "book-page.txt"
 
@@ -24,10 +24,10 @@ RATE_MARKER = "Rate this book"
 ABOUT_AUTHOR_MARKER = "About the author"
 RATINGS_MARKER = "Ratings & Reviews"
 PROFILE_PREFIX = "Profile Image for "
-SHELF_LABELS: dict[str, ShelfValue] = {
-    "Want to read": "WANT_TO_READ",
-    "Currently reading": "CURRENTLY_READING",
-    "Read": "READ",
+SHELF_LABELS: dict[str, Shelf] = {
+    "Want to read": Shelf.WANT_TO_READ,
+    "Currently reading": Shelf.CURRENTLY_READING,
+    "Read": Shelf.READ,
 }
 
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
@@ -102,7 +102,7 @@ class SeedReview:
     authored_books_count: int | None  # the "Author N books" badge
     reviewer_reviews: int | None  # reviewer's figures elsewhere, parsed but not stored
     reviewer_followers: int | None
-    shelf: ShelfValue | None  # only when the page states one ("Want to read")
+    shelf: Shelf | None  # only when the page states one ("Want to read")
     reviewed_on: date
     text: str
     rating: int | None  # whole stars stated in the text, see infer_rating
@@ -347,7 +347,7 @@ class _Header:
     badge_books: int | None
     reviews: int | None
     followers: int | None
-    shelf: ShelfValue | None
+    shelf: Shelf | None
 
 
 def _parse_reviews(lines: list[str]) -> Iterator[SeedReview]:

@@ -21,6 +21,6 @@ async def set_shelf(
         services.publisher,
         viewer,
         book,
-        shelf.value if shelf else None,
+        shelf,
     )
     return computed(info, Review.of(doc)) if doc else None

@@ -6,7 +6,7 @@ import strawberry
 
 from schema.context import Info
 from schema.payload_figures import ComputedFields, computed_nodes, stored_as
-from schema.types.connections import BookConnection, count_of
+from schema.types.connections import BookConnection, Connection
 from schema.types.node import Node
 from service import validation
 from service.ids import to_global_id
@@ -48,8 +48,9 @@ class Author(Node):
     async def books(
         self, info: Info, first: int | None = 20, after: str | None = None
     ) -> BookConnection:
-        first = validation.page_size(first)
+        from schema.types.book import Book
+
         store = info.context.services.store
-        page = await books.by_author(store, self.doc["_id"], first, after)
-        counter = count_of(store.books, books.by_author_query(self.doc["_id"]))
-        return computed_nodes(info, BookConnection.of(page, counter))
+        page_size = validation.page_size(first)
+        page = await books.by_author(store, self.doc["_id"], page_size, after)
+        return computed_nodes(info, Connection.of(page, map(Book.of, page.docs)))

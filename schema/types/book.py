@@ -7,13 +7,6 @@ from typing import TYPE_CHECKING, Annotated, ClassVar
 
 import strawberry
 from bson import ObjectId
-from graphql import (
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
-    InlineFragmentNode,
-    SelectionSetNode,
-)
 
 from schema.context import Info
 from schema.payload_figures import (
@@ -24,20 +17,15 @@ from schema.payload_figures import (
     payload_of,
     stored_as,
 )
-from schema.types.connections import (
-    ReviewConnection,
-    count_of,
-    empty_page_counter,
-)
+from schema.selections import selects
+from schema.types.connections import Connection, ReviewConnection
 from schema.types.enums import ReviewSort
 from schema.types.node import Node
 from schema.types.stats import RatingStats, ShelfCounts
 from service import validation
 from service.ids import to_global_id
 from service.mongo import Document
-from service.pagination import Page
-from service.repositories import entries, figures
-from service.repositories.common import docs_by_ids
+from service.repositories import entries, figures, users
 from service.repositories.figures import Figures, with_figures
 
 if TYPE_CHECKING:
@@ -45,44 +33,11 @@ if TYPE_CHECKING:
     from schema.types.review import Review
 
 
-def _selects(
-    selection_set: SelectionSetNode | None,
-    path: tuple[str, ...],
-    fragments: dict[str, FragmentDefinitionNode],
-    seen: frozenset[str] = frozenset(),
-) -> bool:
-    """Whether the field names `path` are selected under `selection_set`, through inline
-    fragments and fragment spreads (directives are not evaluated: @skip'ped counts)."""
-    if selection_set is None:
-        return False
-    for selection in selection_set.selections:
-        if isinstance(selection, FieldNode):
-            if selection.name.value == path[0] and (
-                len(path) == 1 or _selects(selection.selection_set, path[1:], fragments, seen)
-            ):
-                return True
-        elif isinstance(selection, InlineFragmentNode):
-            if _selects(selection.selection_set, path, fragments, seen):
-                return True
-        elif isinstance(selection, FragmentSpreadNode):
-            name = selection.name.value
-            fragment = fragments.get(name)
-            if (
-                fragment is not None
-                and name not in seen
-                and _selects(fragment.selection_set, path, fragments, seen | {name})
-            ):
-                return True
-    return False
-
-
 def selects_review_user(info: Info) -> bool:
     """Does this `reviews` field select `edges { node { user } }`?"""
     raw = info._raw_info
-    return any(
-        _selects(node.selection_set, ("edges", "node", "user"), raw.fragments)
-        for node in raw.field_nodes
-    )
+    path = ("edges", "node", "user")
+    return any(selects(node.selection_set, path, raw.fragments) for node in raw.field_nodes)
 
 
 def _date(value: str | None) -> date | None:
@@ -168,52 +123,46 @@ class Book(Node):
         stars: list[int] | None = None,
         search: str | None = None,
     ) -> ReviewConnection:
-        first = validation.page_size(first, default=30)
-        star_filter = validation.stars_filter(stars)
-        words = validation.search(search)
+        from schema.types.review import Review
+
         store = info.context.services.store
-        page: Page = await entries.book_reviews(
+        page = await entries.book_reviews(
             store,
             self.oid,
-            first=first,
+            first=validation.page_size(first, default=30),
             after=after,
-            order=entries.ReviewOrder((sort or ReviewSort.POPULAR).value),
-            stars=star_filter,
-            search=words,
+            order=sort or ReviewSort.POPULAR,
+            stars=validation.stars_filter(stars),
+            search=validation.search(search),
         )
-        query = entries.book_reviews_query(self.oid, star_filter, words)
-        users = None
         payload = payload_of(info)
-        if page.docs and payload is None and selects_review_user(info):
+        if payload is not None:
+            # In a mutation's payload the users come through Review.user, which computes
+            # their figures.
+            return payload.overlay_nodes(Connection.of(page, map(Review.of, page.docs)))
+        if page.docs and selects_review_user(info):
             # One find for the page's reviewers (the command the per-review loads would have
-            # batched into), straight from the repository: each Review.user then resolves
-            # synchronously, and the page skips the loader's future and task per key.
-            found = await docs_by_ids(store.users, [d["user_id"] for d in page.docs])
-            users = [found.get(d["user_id"]) for d in page.docs]
-        # (In a mutation's payload the users come through Review.user, which computes
-        # their figures.)
-        connection = ReviewConnection.of(page, count_of(store.reviews, query), users)
-        return payload.overlay_nodes(connection) if payload is not None else connection
+            # batched into): each Review.user then resolves synchronously, and the page skips
+            # the loader's future and task per key.
+            found = await users.by_ids(store, [d["user_id"] for d in page.docs])
+            reviewers = [found.get(d["user_id"]) for d in page.docs]
+            return Connection.of(page, map(Review.of, page.docs, reviewers))
+        return Connection.of(page, map(Review.of, page.docs))
 
     @strawberry.field
     async def friends_reviews(
         self, info: Info, first: int | None = 10, after: str | None = None
     ) -> ReviewConnection:
-        first = validation.page_size(first, default=10)
-        viewer = info.context.viewer_id
-        store = info.context.services.store
-        friends = await entries.followed_user_ids(store, viewer) if viewer else []
-        if not friends:
-            empty = Page(
-                docs=[],
-                has_next=False,
-                has_previous=after is not None,
-                ordering=entries.BOOK_ORDERINGS[entries.ReviewOrder.NEWEST],
-            )
-            return ReviewConnection.of(empty, empty_page_counter())
-        page = await entries.friends_reviews(store, self.oid, friends, first, after)
-        query = entries.friends_reviews_query(self.oid, friends)
-        return computed_nodes(info, ReviewConnection.of(page, count_of(store.reviews, query)))
+        from schema.types.review import Review
+
+        page = await entries.friends_reviews(
+            info.context.services.store,
+            self.oid,
+            info.context.viewer_id,
+            validation.page_size(first, default=10),
+            after,
+        )
+        return computed_nodes(info, Connection.of(page, map(Review.of, page.docs)))
 
     @strawberry.field
     async def viewer_review(

@@ -1,19 +1,13 @@
-"""Enums of the contract, valued as stored."""
-
-from enum import Enum
+"""Enums of the contract: the service's own enums, under the contract's names (one home each:
+the stored shelf values, the review orders the repository knows). `strawberry.enum` marks the
+classes themselves, so resolvers receive and return the service's members."""
 
 import strawberry
 
+from service.documents import Shelf
+from service.repositories.entries import ReviewOrder as ReviewSort
 
-@strawberry.enum(name="Shelf")
-class Shelf(Enum):
-    WANT_TO_READ = "WANT_TO_READ"
-    CURRENTLY_READING = "CURRENTLY_READING"
-    READ = "READ"
+strawberry.enum(Shelf, name="Shelf")
+strawberry.enum(ReviewSort, name="ReviewSort")
 
-
-@strawberry.enum(name="ReviewSort")
-class ReviewSort(Enum):
-    POPULAR = "POPULAR"
-    NEWEST = "NEWEST"
-    OLDEST = "OLDEST"
+__all__ = ["ReviewSort", "Shelf"]

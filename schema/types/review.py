@@ -8,7 +8,7 @@ import strawberry
 from schema.context import Info
 from schema.execution import PREFETCHED
 from schema.payload_figures import ComputedFields, computed, stored_as
-from schema.types.connections import CommentConnection, count_of
+from schema.types.connections import CommentConnection, Connection
 from schema.types.enums import Shelf
 from schema.types.node import Node
 from service import validation
@@ -95,7 +95,9 @@ class Review(Node):
     async def comments(
         self, info: Info, first: int | None = 20, after: str | None = None
     ) -> CommentConnection:
-        first = validation.page_size(first)
+        from schema.types.comment import Comment
+
         store = info.context.services.store
-        page = await social.comments_of(store, self.doc["_id"], first, after)
-        return CommentConnection.of(page, count_of(store.comments, {"review_id": self.doc["_id"]}))
+        page_size = validation.page_size(first)
+        page = await social.comments_of(store, self.doc["_id"], page_size, after)
+        return Connection.of(page, map(Comment.of, page.docs))

@@ -6,7 +6,7 @@ import strawberry
 
 from schema.context import Info
 from schema.payload_figures import ComputedFields, computed_nodes, stored_as
-from schema.types.connections import ReviewConnection, count_of
+from schema.types.connections import Connection, ReviewConnection
 from schema.types.enums import Shelf
 from schema.types.node import Node
 from service import validation
@@ -61,9 +61,9 @@ class User(Node):
         after: str | None = None,
         shelf: Shelf | None = None,
     ) -> ReviewConnection:
-        first = validation.page_size(first)
+        from schema.types.review import Review
+
         store = info.context.services.store
-        shelf_value = shelf.value if shelf else None
-        page = await entries.user_entries(store, self.doc["_id"], shelf_value, first, after)  # type: ignore[arg-type]
-        query = entries.user_entries_query(self.doc["_id"], shelf_value)  # type: ignore[arg-type]
-        return computed_nodes(info, ReviewConnection.of(page, count_of(store.reviews, query)))
+        page_size = validation.page_size(first)
+        page = await entries.user_entries(store, self.doc["_id"], shelf, page_size, after)
+        return computed_nodes(info, Connection.of(page, map(Review.of, page.docs)))

@@ -12,7 +12,7 @@ from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from service.documents import ShelfValue
+from service.documents import Shelf, new_entry_fields
 from service.errors import Forbidden, NotFound
 from service.events import Event, EventType
 from service.mongo import Document, Store
@@ -46,15 +46,6 @@ def is_empty(entry: Document) -> bool:
 # --- reads -------------------------------------------------------------------------------
 
 
-def book_reviews_query(book_id: ObjectId, stars: list[int] | None, search: str | None) -> Document:
-    query: Document = {"book_id": book_id, "has_text": True}
-    if stars is not None:
-        query["rating"] = {"$in": stars}
-    if search:
-        query["$text"] = {"$search": search}
-    return query
-
-
 async def book_reviews(
     store: Store,
     book_id: ObjectId,
@@ -65,41 +56,39 @@ async def book_reviews(
     stars: list[int] | None,
     search: str | None,
 ) -> Page:
-    query = book_reviews_query(book_id, stars, search)
+    """A book's community reviews: its entries with text, optionally of some star ratings and
+    containing some words."""
+    query: Document = {"book_id": book_id, "has_text": True}
+    if stars is not None:
+        query["rating"] = {"$in": stars}
+    if search:
+        query["$text"] = {"$search": search}
     return await fetch_page(store.reviews, query, BOOK_ORDERINGS[order], first, after)
 
 
-async def followed_user_ids(store: Store, viewer_id: ObjectId) -> list[ObjectId]:
+async def friends_reviews(
+    store: Store, book_id: ObjectId, viewer_id: ObjectId | None, first: int, after: str | None
+) -> Page:
+    """A book's reviews by the users the viewer follows (at most MAX_FRIENDS of them)."""
+    ordering = BOOK_ORDERINGS[ReviewOrder.NEWEST]
     follows = store.follows.find(
         {"follower_id": viewer_id, "target_kind": "user"}, {"target_id": 1}
     ).limit(MAX_FRIENDS)
-    return [f["target_id"] for f in await follows.to_list(None)]
-
-
-def friends_reviews_query(book_id: ObjectId, friend_ids: list[ObjectId]) -> Document:
-    return {"book_id": book_id, "has_text": True, "user_id": {"$in": friend_ids}}
-
-
-async def friends_reviews(
-    store: Store, book_id: ObjectId, friend_ids: list[ObjectId], first: int, after: str | None
-) -> Page:
-    query = friends_reviews_query(book_id, friend_ids)
-    return await fetch_page(store.reviews, query, BOOK_ORDERINGS[ReviewOrder.NEWEST], first, after)
-
-
-def user_entries_query(user_id: ObjectId, shelf: ShelfValue | None) -> Document:
-    query: Document = {"user_id": user_id}
-    if shelf is not None:
-        query["shelf"] = shelf
-    return query
+    friends = [f["target_id"] for f in await follows.to_list(None)] if viewer_id else []
+    if not friends:
+        return Page.empty(ordering, after)
+    query = {"book_id": book_id, "has_text": True, "user_id": {"$in": friends}}
+    return await fetch_page(store.reviews, query, ordering, first, after)
 
 
 async def user_entries(
-    store: Store, user_id: ObjectId, shelf: ShelfValue | None, first: int, after: str | None
+    store: Store, user_id: ObjectId, shelf: Shelf | None, first: int, after: str | None
 ) -> Page:
-    return await fetch_page(
-        store.reviews, user_entries_query(user_id, shelf), USER_ORDERING, first, after
-    )
+    """A user's entries (their shelves), newest first, optionally of one shelf."""
+    query: Document = {"user_id": user_id}
+    if shelf is not None:
+        query["shelf"] = shelf
+    return await fetch_page(store.reviews, query, USER_ORDERING, first, after)
 
 
 async def entries_of_user_for_books(
@@ -145,19 +134,9 @@ async def _upsert(
     it was (events carry it), and the document after is that plus `changes` (only top-level
     `$set` and `$setOnInsert`, so the result is exactly what MongoDB stored)."""
     stamp = now()
-    defaults: dict[str, Any] = {
-        "_id": ObjectId(),
-        "shelf": "READ",
-        "rating": None,
-        "text": None,
-        "has_text": False,
-        "spoiler": False,
-        "created_at": stamp,
-        "likes_count": 0,
-        "comments_count": 0,
-    }
-    on_insert = {k: v for k, v in defaults.items() if k not in changes}
     written = {**changes, "updated_at": stamp}
+    fresh = {k: v for k, v in new_entry_fields(stamp).items() if k not in written}
+    on_insert = {"_id": ObjectId(), **fresh}
     update = {"$set": written, "$setOnInsert": on_insert}
     for attempt in range(2):
         try:
@@ -231,7 +210,7 @@ async def set_shelf(
     publisher: EventPublisher,
     user_id: ObjectId,
     book_id: ObjectId,
-    shelf: ShelfValue | None,
+    shelf: Shelf | None,
 ) -> Document | None:
     await books.require(store, book_id)
     event = _entry_event(EventType.SHELF_SET, user_id, book_id, shelf=shelf)

@@ -1,28 +1,35 @@
-"""Aggregate figures computed from the source documents, many documents per command (reads only).
+"""Aggregate figures: computed from the source documents (many documents per command), and
+stored, fenced.
 
-The worker and the reconciler store what these compute (workers.aggregates, fenced); mutation
-payloads compute them for the response (schema.payload_figures), so that a payload counts the
-viewer's own write exactly once whatever the worker has done yet.
+The worker and the reconciler store what these compute (workers.aggregates); mutation payloads
+compute them for the response (schema.payload_figures), so that a payload counts the viewer's
+own write exactly once whatever the worker has done yet.
 
 A figure *part* is one command yielding some figures of many documents of one kind; a kind's
 figures are its parts run in order. Payloads load only the parts they select.
+
+Concurrent recomputations of one document (two workers, or a worker and the reconciler) are
+fenced: each takes a number from one counter (`next_sequence`) *before* it reads the sources,
+and `store_figures` writes only over figures computed from an earlier number. Without the fence
+a slow worker could store figures read before a faster one's, after it: the fresher figures
+would be overwritten and, the events being acknowledged, stay wrong until the next change.
+With it the stored figures are always those of the latest read, which saw every change whose
+event was applied.
 """
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
+from pymongo import ReturnDocument, UpdateOne
 
+from service.documents import Shelf
+from service.events import AggregateKind
 from service.mongo import Document, Store
 
 Figures = dict[str, Any]  # field path -> value, as stored on the aggregate's document
 Part = Callable[[Store, list[ObjectId]], Awaitable[dict[ObjectId, Figures]]]
-
-SHELF_FIELDS = {
-    "WANT_TO_READ": "want_to_read",
-    "CURRENTLY_READING": "currently_reading",
-    "READ": "read",
-}
 
 
 async def _grouped(store: Store, collection: str, match: Document, key: Any) -> list[Document]:
@@ -35,7 +42,7 @@ async def book_figures(store: Store, book_ids: list[ObjectId]) -> dict[ObjectId,
     """ratingStats, shelfCounts and reviewsCount of each book: one aggregate command."""
     counts: dict[ObjectId, list[int]] = {b: [0, 0, 0, 0, 0] for b in book_ids}
     shelves: dict[ObjectId, dict[str, int]] = {
-        b: dict.fromkeys(SHELF_FIELDS.values(), 0) for b in book_ids
+        b: dict.fromkeys((s.counts_field for s in Shelf), 0) for b in book_ids
     }
     texts: dict[ObjectId, int] = dict.fromkeys(book_ids, 0)
     groups = await _grouped(
@@ -52,9 +59,9 @@ async def book_figures(store: Store, book_ids: list[ObjectId]) -> dict[ObjectId,
         rating = key.get("r")
         if isinstance(rating, int) and 1 <= rating <= 5:
             counts[book][rating - 1] += n
-        shelf = SHELF_FIELDS.get(key.get("s") or "")
-        if shelf:
-            shelves[book][shelf] += n
+        shelf = key.get("s")
+        if shelf in Shelf:
+            shelves[book][Shelf(shelf).counts_field] += n
         if key.get("t"):
             texts[book] += n
     return {
@@ -136,3 +143,71 @@ def with_figures(doc: Document, figures: Figures) -> Document:
             target = target[parent]
         target[leaf] = value
     return result
+
+
+# --- stored figures ----------------------------------------------------------------------
+
+SEQUENCE_ID = "aggregates_seq"  # the counter's document in the `meta` collection
+SEQUENCE_FIELD = "aggregates_seq"  # on an aggregate document: the number its figures were read at
+
+# Where each kind's figures are stored, and the computation of all of them.
+STORED_IN: dict[AggregateKind, str] = {
+    AggregateKind.BOOK: "books",
+    AggregateKind.REVIEW: "reviews",
+    AggregateKind.USER: "users",
+    AggregateKind.AUTHOR: "authors",
+}
+COMPUTE: dict[AggregateKind, Part] = {
+    AggregateKind.BOOK: book_figures,
+    AggregateKind.REVIEW: review_figures,
+    AggregateKind.USER: user_figures,
+    AggregateKind.AUTHOR: author_figures,
+}
+
+
+async def next_sequence(store: Store) -> int:
+    """A number greater than every one handed out before: take it before reading sources."""
+    counter = await store.meta.find_one_and_update(
+        {"_id": SEQUENCE_ID},
+        {"$inc": {"n": 1}},
+        upsert=True,
+        return_document=ReturnDocument.AFTER,
+    )
+    assert counter is not None  # upserted
+    return int(counter["n"])
+
+
+async def store_figures(
+    store: Store,
+    kind: AggregateKind,
+    figures: dict[ObjectId, Figures],
+    at: datetime,
+    seq: int,
+) -> None:
+    """Store recomputed figures in one bulk write, over figures read at an earlier number
+    only (`seq` from `next_sequence`, taken before these were read); documents that no longer
+    exist are skipped."""
+    if not figures:
+        return
+    operations = []
+    for oid, values in figures.items():
+        update = {**values, SEQUENCE_FIELD: seq}
+        if kind is AggregateKind.BOOK:
+            update["rating_stats.updated_at"] = at
+        selector = {"_id": oid, SEQUENCE_FIELD: {"$not": {"$gte": seq}}}  # or no number yet
+        operations.append(UpdateOne(selector, {"$set": update}))
+    await store.db[STORED_IN[kind]].bulk_write(operations, ordered=False)
+
+
+async def stored_in_batches(
+    store: Store, kind: AggregateKind, size: int
+) -> AsyncIterator[list[Document]]:
+    """Every document of a kind, with its stored figures, `size` at a time (the reconciler)."""
+    batch: list[Document] = []
+    async for doc in store.db[STORED_IN[kind]].find({}).sort("_id", 1):
+        batch.append(doc)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -7,7 +7,7 @@ from service import auth
 from service.documents import UserDoc
 from service.errors import BadUserInput, NotFound, Unauthenticated
 from service.mongo import Document, Store
-from service.repositories.common import now
+from service.repositories.common import docs_by_ids, now
 
 # Verifying against a real hash when the user does not exist keeps log-in time uniform.
 _DUMMY_HASH = auth.hash_password("not-a-real-password")
@@ -51,6 +51,11 @@ async def log_in(store: Store, username: str, password: str) -> Document:
     ):
         raise Unauthenticated("invalid username or password")
     return user
+
+
+async def by_ids(store: Store, user_ids: list[ObjectId]) -> dict[ObjectId, Document]:
+    """Many users in one command, by id (missing ones are absent)."""
+    return await docs_by_ids(store.users, user_ids)
 
 
 async def by_username(store: Store, username: str) -> Document | None:

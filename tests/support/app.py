@@ -1,21 +1,18 @@
-"""Test helpers: a GraphQL-over-HTTP client, the app under test with its own database, and
-source documents for tests that insert them directly."""
+"""The API under test in process (its own database and stream names on the session's servers),
+reached through a GraphQL-over-HTTP client, the way a single-page app reaches it."""
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from uuid import uuid4
 
 import httpx
-from bson import ObjectId
-from redis.asyncio import Redis
 from starlette.applications import Starlette
 
 from app.asgi import build_app
-from service.documents import new_entry
+from devtools.demo.loader import DemoSummary
+from service.ids import to_global_id
 from service.services import Services
 from service.settings import Settings
 
@@ -126,65 +123,29 @@ async def running_app(settings: Settings) -> AsyncIterator[AppUnderTest]:
             yield AppUnderTest(app, settings, app.state.services, GraphQLClient(http))
 
 
-# --- source documents, shaped as service/documents.py, for tests that insert them directly ---
+@asynccontextmanager
+async def http_client(url: str) -> AsyncIterator[GraphQLClient]:
+    """A GraphQL client for an API server process at `url`."""
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        yield GraphQLClient(http)
 
 
-def user_doc(username: str, created_at: datetime, **fields: Any) -> dict[str, Any]:
-    """A user with no password (who cannot log in); `fields` replace the defaults."""
-    return {
-        "_id": ObjectId(),
-        "username": username,
-        "username_key": username.lower(),
-        "display_name": username,
-        "password_hash": None,
-        "avatar_url": None,
-        "bio": None,
-        "authored_books_count": 0,
-        "created_at": created_at,
-        "reviews_count": 0,
-        "followers_count": 0,
-        "following_count": 0,
-        **fields,
-    }
+def media_type(response: httpx.Response) -> str:
+    """The response's content type without its parameters."""
+    return response.headers.get("content-type", "").split(";")[0].strip()
 
 
-def review_doc(
-    user_id: ObjectId,
-    book_id: ObjectId,
-    created_at: datetime,
-    *,
-    text: str | None = None,
-    rating: int | None = None,
-    shelf: str | None = "READ",
-    likes_count: int = 0,
-) -> dict[str, Any]:
-    """A user's entry for a book (a review when it has a text), as first written."""
-    return dict(
-        new_entry(
-            user_id,
-            book_id,
-            created_at,
-            shelf=shelf,  # type: ignore[arg-type]
-            rating=rating,
-            text=text,
-            likes_count=likes_count,
-        )
-    )
+@dataclass
+class DemoApp:
+    """The app holding the seed-page demo data (conftest's module-scoped `demo` fixture)."""
 
+    app: AppUnderTest
+    summary: DemoSummary
 
-async def books_hub_listening(settings: Settings, processes: int) -> None:
-    """Wait until `processes` API processes' stats hubs are subscribed to the channel.
+    @property
+    def book_id(self) -> str:
+        return to_global_id("Book", self.summary.book_id)
 
-    A hub subscribes when its process gets its first subscriber, after registering that
-    subscriber; graphql-transport-ws has no "subscribed" acknowledgement to wait for instead.
-    """
-    redis = Redis.from_url(settings.redis_url or "")
-    try:
-        async with asyncio.timeout(15):
-            while True:
-                [(_, count)] = await redis.pubsub_numsub(settings.stats_channel)
-                if count >= processes:
-                    return
-                await asyncio.sleep(0.05)
-    finally:
-        await redis.aclose()
+    @property
+    def author_id(self) -> str:
+        return to_global_id("Author", self.summary.author_id)

@@ -1,5 +1,7 @@
-"""Real processes for fault tests: API servers under uvicorn and workers, as `books` runs them."""
+"""Real processes: API servers under uvicorn and workers, as `books` runs them, and
+`books worker status`. Every child's output goes to a log file under LOGS."""
 
+import json
 import os
 import signal
 import subprocess
@@ -9,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -51,13 +54,16 @@ class Child:
         return self.out.read_text(errors="replace").splitlines()
 
 
-def start_program(
-    name: str, argv: list[str], env: dict[str, str], separate_stdout: bool = False
+def start_python(
+    name: str, args: list[str], env: dict[str, str], separate_stdout: bool = False
 ) -> Child:
+    """`python ARGS` (this interpreter) as a child logging to a file of its own; with
+    `separate_stdout`, its stdout goes to a file of its own (`Child.stdout_lines`)."""
     LOGS.mkdir(parents=True, exist_ok=True)
     log = LOGS / f"{name}-{os.getpid()}-{time.monotonic_ns()}.log"
     out = log.with_suffix(".out") if separate_stdout else None
     with log.open("wb") as err, out.open("wb") if out else nullcontext(err) as stdout:
+        argv = [sys.executable, *args]
         process = subprocess.Popen(argv, env=env, stdout=stdout, stderr=err)
     return Child(name, process, log, out)
 
@@ -65,9 +71,8 @@ def start_program(
 def start_child(
     name: str, args: list[str], env: dict[str, str], separate_stdout: bool = False
 ) -> Child:
-    """`books <args>` as a process."""
-    argv = [sys.executable, "-m", "app.cli", *args]
-    return start_program(name, argv, env, separate_stdout)
+    """`books ARGS` as a child."""
+    return start_python(name, ["-m", "app.cli", *args], env, separate_stdout)
 
 
 def start_worker(settings: Settings, name: str, **extra: str) -> Child:
@@ -118,3 +123,26 @@ def running(*children: Child) -> Iterator[None]:
                 child.process.wait(15)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+def books_json(settings: Settings, *args: str) -> Any:
+    """`books ARGS`, run as a command that must succeed, its JSON output parsed."""
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        env=settings_env(settings),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    return json.loads(done.stdout)
+
+
+def worker_status(settings: Settings) -> dict[str, Any]:
+    """`books worker status`, run as a command, parsed."""
+    return books_json(settings, "worker", "status")  # type: ignore[no-any-return]
+
+
+def status_of(status: dict[str, Any], worker: str) -> dict[str, Any] | None:
+    """One worker's entry in `books worker status`."""
+    return next((w for w in status["workers"] if w["name"] == worker), None)

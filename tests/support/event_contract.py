@@ -20,7 +20,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-CONTRACT_PATH = Path(__file__).resolve().parent.parent / "contract" / "events.asyncapi.yaml"
+CONTRACT_PATH = Path(__file__).resolve().parents[2] / "contract" / "events.asyncapi.yaml"
 BASE_URI = "urn:bookservice:events"
 LEGACY = "legacy"
 
