@@ -369,7 +369,7 @@ async def test_events_tail_prints_events_as_they_arrive(servers: Servers) -> Non
 
 def test_the_example_imports_nothing_of_the_service() -> None:
     """Another team's worker needs only the contract and a Redis client."""
-    tree = ast.parse(EXAMPLE.readtext_of(encoding="utf-8"))
+    tree = ast.parse(EXAMPLE.read_text(encoding="utf-8"))
     imported = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
