@@ -14,4 +14,6 @@ test module (tests/test_layout.py checks it).
 - `clients`: the API and worker stack the JavaScript clients' tests run against.
 - `browser`: headless Chromium (Debian's, driven by Playwright), axe-core, and the policy for
   a missing tool (skipped with how to install it; failed under CI=true).
+- `event_contract`: contract/events.asyncapi.yaml as a checker of stream entries (conftest runs
+  it on every event appended in the suite).
 """
