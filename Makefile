@@ -94,4 +94,4 @@ web-check: web/node_modules/.installed
 
 # docs/book-page.png: the page in headless Chromium, on servers of its own (or URL=...).
 screenshot: venv web/node_modules/.installed
-	$(PY) -m tests.screenshot $(URL)
+	$(PY) -m tests.support.screenshot $(URL)

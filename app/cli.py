@@ -134,12 +134,21 @@ def worker(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run(settings, args.name))
 
 
+def events(args: argparse.Namespace, settings: Settings) -> int:
+    from app import events_cli
+
+    if args.action == "groups":
+        return events_cli.groups(settings)
+    return events_cli.tail(settings, args.type)
+
+
 COMMANDS: dict[str, tuple[Handler, str]] = {
     "dev": (dev, "run API, worker and embedded MongoDB + Redis"),
     "serve": (serve, "serve the API with uvicorn (MONGODB_URL, REDIS_URL)"),
     "seed": (seed, "load the seed-page demo data once, then reconcile"),
     "reconcile": (reconcile, "recompute every aggregate; report drift"),
     "worker": (worker, "consume the event stream (or `worker status`)"),
+    "events": (events, "print events as they arrive (`tail`), or the consumer groups (`groups`)"),
     "persisted-queries": (
         persisted_queries,
         "`load FILE`: register a trusted-documents manifest (REDIS_URL)",
@@ -173,6 +182,13 @@ def parser() -> argparse.ArgumentParser:
         elif name == "worker":
             command.add_argument("action", nargs="?", choices=["run", "status"], default="run")
             command.add_argument("--name", default=None, help="consumer name (default: host-pid)")
+        elif name == "events":
+            command.add_argument("action", choices=["tail", "groups"])
+            command.add_argument(
+                "--type",
+                action="append",
+                help="tail: only events of this type (repeatable), e.g. rating.set",
+            )
     return root
 
 

@@ -9,7 +9,7 @@ browser Playwright downloads).
 
 Its page is `tests/clients/browser/`, its script bundled at test time with esbuild from the
 npm packages of `tests/clients/`. Chromium missing: skipped with how to install it, failed
-under CI=true (see tests/real_clients.py).
+under CI=true (see tests/support/browser.py).
 """
 
 import subprocess
@@ -28,15 +28,15 @@ import httpx
 import pytest
 
 from devtools.embedded import Servers, free_port
-from tests.browser import launch, require_browser
-from tests.real_clients import (
+from tests.support.browser import launch, require_browser
+from tests.support.clients import (
     CLIENTS_DIR,
     NODE_MODULES,
     Stack,
     require_node_modules,
     running_stack,
 )
-from tests.support import books_hub_listening
+from tests.support.websocket import books_hub_listening
 
 pytestmark = pytest.mark.slow
 

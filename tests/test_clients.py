@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from devtools.embedded import Servers
-from tests.real_clients import CLIENTS_DIR, require_node_modules, require_tool, running_stack
+from tests.support.clients import CLIENTS_DIR, require_node_modules, require_tool, running_stack
 
 NODE_TESTS = sorted(path.name for path in CLIENTS_DIR.glob("*.test.mjs"))
 NODE_TIMEOUT = 300.0  # a whole file; each waits for pushes and worker updates with its own bound

@@ -22,15 +22,15 @@ from devtools.demo.loader import load_demo
 from devtools.embedded import Servers, free_port
 from service.ids import to_global_id
 from service.settings import Settings
-from tests.browser import (
+from tests.support.app import app_settings, running_app
+from tests.support.browser import (
     WEB_BUILD,
     launch,
     require_browser,
     serious_accessibility_violations,
     spa_on_another_origin,
 )
-from tests.processes import ApiServer, running, start_api, start_worker
-from tests.support import app_settings, running_app
+from tests.support.processes import ApiServer, running, start_api, start_worker
 from workers.reconcile import reconcile
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,7 @@ import pytest
 from devtools.embedded import Servers, settings_env
 from service.persisted_queries import sha256_of
 from service.settings import Settings
-from tests.support import AppUnderTest, app_settings, running_app
+from tests.support.app import AppUnderTest, app_settings, running_app
 
 WEB_BUILD = Path(__file__).resolve().parent.parent / "app" / "static" / "web"
 SPA_MANIFEST: dict[str, str] = json.loads((WEB_BUILD / "persisted-documents.json").read_text())

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import missing
+from tests.support.browser import missing
 
 WEB = Path(__file__).resolve().parent.parent / "web"
 

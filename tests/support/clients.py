@@ -20,11 +20,11 @@ import httpx
 
 from devtools.embedded import Servers, settings_env
 from service.settings import Settings
-from tests.browser import missing
-from tests.processes import ApiServer, Child, running, start_api, start_worker
-from tests.support import app_settings
+from tests.support.app import app_settings
+from tests.support.browser import missing
+from tests.support.processes import ApiServer, Child, running, start_api, start_worker
 
-CLIENTS_DIR = Path(__file__).parent / "clients"
+CLIENTS_DIR = Path(__file__).resolve().parents[1] / "clients"
 NODE_MODULES = CLIENTS_DIR / "node_modules"
 DEMO_SCALE = "0.005"  # 51 ratings and 29 text reviews: enough pages, quick to load
 SEED_TIMEOUT = 120.0

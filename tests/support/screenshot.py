@@ -1,8 +1,8 @@
 """`make screenshot`: the book page as Chromium renders it, written to docs/book-page.png for
 the README. Drives the browser the browser tests use, against the page at URL when one is
-given (`python -m tests.screenshot http://127.0.0.1:8000/`), otherwise against servers of its
-own: embedded MongoDB and Redis in memory, the demo data at `make dev`'s scale, an API process
-and a worker, all stopped afterwards."""
+given (`python -m tests.support.screenshot http://127.0.0.1:8000/`), otherwise against servers
+of its own: embedded MongoDB and Redis in memory, the demo data at `make dev`'s scale, an API
+process and a worker, all stopped afterwards."""
 
 import asyncio
 import sys
@@ -13,12 +13,12 @@ from uuid import uuid4
 
 from devtools.demo.loader import load_demo
 from devtools.embedded import embedded_servers
-from tests.browser import launch, missing_browser_tools
-from tests.processes import running, start_api, start_worker
-from tests.support import app_settings, running_app
+from tests.support.app import app_settings, running_app
+from tests.support.browser import launch, missing_browser_tools
+from tests.support.processes import running, start_api, start_worker
 from workers.reconcile import reconcile
 
-OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "book-page.png"
+OUTPUT = Path(__file__).resolve().parents[2] / "docs" / "book-page.png"
 DEMO_SCALE = 0.02
 VIEWPORT = {"width": 1280, "height": 1500}
 
