@@ -36,8 +36,11 @@ What a compilation covers and what it leaves to graphql-core:
   graphql-core's `handle_field_error`, as `execute_field` does, and awaitables are gathered
   as graphql-core gathers them. tests/test_execution_equivalence.py runs every query through
   both and through graphql-core's stock execution.
+- A selection whose code cannot be generated (a bug here) runs planned, with an error in the
+  log (`bookservice.compiled`), rather than failing the request.
 """
 
+import logging
 import math
 from collections import OrderedDict
 from collections.abc import Callable
@@ -69,6 +72,8 @@ from schema.execution import (
     _read,
     plan_of,
 )
+
+log = logging.getLogger("bookservice.compiled")
 
 # The execution of an operation at which it is compiled (1: the first; 2: the second, ...).
 COMPILE_AT = 2
@@ -236,7 +241,11 @@ class _SelectionCompiler:
         grouped, run = functions[id(grouped_field_set)]
         assert grouped is grouped_field_set  # only collected selections are compiled
         if run is None:
-            run = _Writer(self, parent_type, grouped_field_set).compile()
+            try:
+                run = _Writer(self, parent_type, grouped_field_set).compile()
+            except Exception:  # a bug here must not fail requests: this selection runs planned
+                log.exception("compiling a selection of %s failed; it runs planned", parent_type)
+                run = _planned(parent_type, grouped_field_set)
             functions[id(grouped_field_set)] = (grouped_field_set, run)
         return run
 
@@ -246,6 +255,15 @@ class _SelectionCompiler:
         if defer_usages:
             return None
         return self.function(object_type, grouped)
+
+
+def _planned(parent_type: GraphQLObjectType, grouped_field_set: Any) -> Run:
+    def run(ex: Any, source: Any, path: Path, position_context: Any) -> Any:
+        return PlannedExecutionContext.execute_fields(
+            ex, parent_type, source, path, grouped_field_set, position_context
+        )
+
+    return run
 
 
 class _Writer:

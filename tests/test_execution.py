@@ -36,6 +36,7 @@ from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from schema import compiled as compiled_module
 from schema.compiled import (
     COMPILE_AT,
     CompiledExecutionContext,
@@ -1082,3 +1083,18 @@ async def test_pending_items_settled_after_sync_error() -> None:
     )
     assert stock_started == ["a", "b", "c"]
     assert fast == [(stock, stock_started)] * len(fast)
+
+
+async def test_a_selection_that_fails_to_compile_runs_planned(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug in the code generator costs speed and an error in the log, never a request."""
+
+    def broken(self: Any) -> Any:
+        raise RuntimeError("generator bug")
+
+    monkeypatch.setattr(compiled_module._Writer, "compile", broken)
+    case = Case("{ box { label items { name later } } }", box(items=[item("a")]))
+    found = await run_fast(case, compiled=make_schema(CompiledExecutionContext))
+    assert_all_equal(found, await run(STOCK, case))
+    assert "compiling a selection of Box failed; it runs planned" in caplog.text

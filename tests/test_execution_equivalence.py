@@ -48,6 +48,7 @@ from bench.queries import BOOK_PAGE
 from devtools.demo.loader import load_demo
 from devtools.embedded import Servers
 from schema.compiled import is_compiled
+from schema.compiled import log as compiled_log
 from schema.errors import log as errors_log
 from schema.http.endpoint import GraphQLEndpoint
 from service.ids import parse_global_id, to_global_id
@@ -322,6 +323,7 @@ class LoggedErrors(logging.Handler):
 
 LOGGED = LoggedErrors()
 errors_log.addHandler(LOGGED)
+compiled_log.addHandler(LOGGED)  # a selection that failed to compile is a difference too
 
 
 @dataclass(frozen=True)
