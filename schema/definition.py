@@ -7,8 +7,10 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
 
+from schema.compiled import CompiledExecutionContext
 from schema.documents import DocumentCache, ParsedDocument
 from schema.errors import classify
 from schema.execution import PlannedExecutionContext
@@ -26,6 +28,12 @@ from schema.validation_cache import DocumentValidationCache
 from service.settings import Settings
 
 CACHE_SIZE = 1024
+# Settings.execution -> the executor class graphql-core runs operations with.
+EXECUTION_CONTEXTS: dict[str, type[StrawberryGraphQLCoreExecutionContext]] = {
+    "compiled": CompiledExecutionContext,
+    "planned": PlannedExecutionContext,
+    "stock": StrawberryGraphQLCoreExecutionContext,
+}
 
 
 class BookSchema(strawberry.Schema):
@@ -63,7 +71,7 @@ def build_schema(settings: Settings | None = None) -> BookSchema:
         subscription=Subscription,
         types=[Book, Author, User, Review, Comment],
         extensions=extensions,
-        execution_context_class=PlannedExecutionContext,
+        execution_context_class=EXECUTION_CONTEXTS[settings.execution],
         config=StrawberryConfig(disable_field_suggestions=settings.production),
     )
     schema.documents = documents

@@ -17,6 +17,8 @@ type wrappers; that was most of the GraphQL share of a book page's CPU (bench/RE
 - PREFETCHED: a resolver field declared with `metadata={PREFETCHED: "attribute"}` whose
   value its parent already holds (Review.user when Book.reviews fetched the page's readers):
   when that attribute is not None it is completed like OBJECT, else the resolver runs;
+- DOCUMENT: a leaf read off the object's document (schema.document_fields): the plan makes
+  the resolver's read itself, and completes the value like LEAF;
 - anything else (a resolver, arguments, abstract types, lists of scalars, meta fields) takes
   graphql-core's `execute_field` unchanged.
 
@@ -50,6 +52,8 @@ from graphql.pyutils import Path, Undefined, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
+from schema.document_fields import DOCUMENT, Read
+
 LEAF, OBJECT, OBJECT_LIST = 1, 2, 3
 # Field metadata naming the attribute that holds a resolver field's value, when fetched already.
 PREFETCHED = "prefetched"
@@ -76,6 +80,7 @@ class Plan:
         "kind",
         "non_null",
         "of_type",
+        "read",
         "resolver_fallback",
         "verbatim_type",
     )
@@ -99,6 +104,8 @@ class Plan:
         self.is_type_of = is_type_of
         # None in the attribute means "not fetched yet": the field's resolver decides.
         self.resolver_fallback = False
+        # A document field: the value is read(attribute's value), the attribute is `doc`.
+        self.read: Read | None = None
 
 
 def _generated_is_type_of(object_type: GraphQLObjectType) -> tuple[bool, Any]:
@@ -119,7 +126,18 @@ def make_plan(field: GraphQLField) -> Plan | None:
         or getattr(definition, "permission_classes", None)
     ):
         return None
-    prefetched = (getattr(definition, "metadata", None) or {}).get(PREFETCHED)
+    metadata = getattr(definition, "metadata", None) or {}
+    read = metadata.get(DOCUMENT)
+    if read is not None:
+        leaf: Any = field.type
+        non_null = isinstance(leaf, GraphQLNonNull)
+        leaf = leaf.of_type if non_null else leaf
+        if not is_leaf_type(leaf):
+            return None
+        plan = Plan(LEAF, "doc", leaf, non_null, identity_type=_IDENTITY_TYPES.get(leaf))
+        plan.read = read
+        return plan
+    prefetched = metadata.get(PREFETCHED)
     if prefetched is None and (
         not getattr(field.resolve, "_is_default", False)
         or getattr(definition, "base_resolver", None) is not None
@@ -164,6 +182,15 @@ def plan_of(field: GraphQLField) -> Plan | None:
     return known[1]
 
 
+def _read(read: Read, document: Any) -> Any:
+    """A document field's value; _MISSING when reading fails (graphql-core then calls the
+    resolver, which fails the same way, and reports it)."""
+    try:
+        return read(document)
+    except Exception:
+        return _MISSING
+
+
 def _leaf_value(plan: Plan, value: Any) -> Any:
     """The completed value of a leaf, or Undefined when graphql-core must decide (errors)."""
     identity = plan.identity_type
@@ -179,6 +206,13 @@ def _leaf_value(plan: Plan, value: Any) -> Any:
 
 
 class PlannedExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    def with_abort_signal(self, awaitable: Awaitable[Any]) -> Any:
+        # graphql-core wraps every awaited resolver result in a coroutine that, without an
+        # abort signal, only awaits it: the caller then awaits the value itself.
+        if self.abort_signal is None:
+            return awaitable
+        return super().with_abort_signal(awaitable)
+
     def get_stream_usage(self, field_details_list: Any, path: Path) -> Any:
         # graphql-core looks for @stream on every list field by hashing its field nodes
         # (a quarter of a millisecond per list on the book page); a schema without the
@@ -210,6 +244,8 @@ class PlannedExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 result: Any = Undefined
                 if plan is not None:
                     value = getattr(source_value, plan.attribute, _MISSING)
+                    if plan.read is not None and value is not _MISSING:
+                        value = _read(plan.read, value)
                     if value is None:
                         if not plan.non_null and not plan.resolver_fallback:
                             results[response_name] = None
@@ -315,7 +351,11 @@ class PlannedExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 )
             else:
                 completed = self._planned_items(
-                    object_type, items, path, grouped, field_details_list, position_context
+                    items,
+                    path,
+                    lambda item, item_path: self.execute_collected_subfields(
+                        object_type, item, item_path, grouped, [], position_context
+                    ),
                 )
         except Exception as raw_error:  # as graphql-core's execute_field does
             self.handle_field_error(raw_error, field.type, field_details_list, path)
@@ -331,22 +371,15 @@ class PlannedExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return plan.is_type_of is None or bool(plan.is_type_of(value, None))
 
     def _planned_items(
-        self,
-        object_type: GraphQLObjectType,
-        items: list[Any],
-        path: Path,
-        grouped: Any,
-        field_details_list: Any,
-        position_context: Any,
+        self, items: list[Any], path: Path, complete: Callable[[Any, Path], Any]
     ) -> Any:
+        """The list of each item's `complete(item, item path)`, or an awaitable of it."""
         completed: list[Any] = []
         awaitable_indices: list[int] = []
         is_awaitable = self.is_awaitable
         try:
             for index, item in enumerate(items):
-                result = self.execute_collected_subfields(
-                    object_type, item, path.add_key(index, None), grouped, [], position_context
-                )
+                result = complete(item, path.add_key(index, None))
                 if is_awaitable(result):
                     awaitable_indices.append(index)
                 completed.append(result)

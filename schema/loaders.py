@@ -1,6 +1,7 @@
 """Per-request DataLoaders: every lookup a page makes many times is one MongoDB command."""
 
 from collections.abc import Sequence
+from functools import cached_property
 
 from bson import ObjectId
 from pymongo.asynchronous.collection import AsyncCollection
@@ -21,19 +22,48 @@ def _by_id_loader(collection: AsyncCollection) -> DataLoader[ObjectId, Document 
 
 
 class Loaders:
+    """Made for every request, used by few: each loader is made when first asked for."""
+
     def __init__(self, store: Store, viewer_id: ObjectId | None) -> None:
         self.store = store
         self.viewer_id = viewer_id
-        self.book = _by_id_loader(store.books)
-        self.author = _by_id_loader(store.authors)
-        self.user = _by_id_loader(store.users)
-        self.review = _by_id_loader(store.reviews)
-        self.comment = _by_id_loader(store.comments)
-        self.viewer_entry: DataLoader[ObjectId, Document | None] = DataLoader(self._viewer_entries)
-        self.viewer_liked: DataLoader[ObjectId, bool] = DataLoader(self._viewer_liked)
-        self.viewer_follows_user: DataLoader[ObjectId, bool] = DataLoader(self._follows("user"))
-        self.viewer_follows_author: DataLoader[ObjectId, bool] = DataLoader(self._follows("author"))
         self._computed: dict[tuple[str, Part], DataLoader[ObjectId, Figures]] = {}
+
+    @cached_property
+    def book(self) -> DataLoader[ObjectId, Document | None]:
+        return _by_id_loader(self.store.books)
+
+    @cached_property
+    def author(self) -> DataLoader[ObjectId, Document | None]:
+        return _by_id_loader(self.store.authors)
+
+    @cached_property
+    def user(self) -> DataLoader[ObjectId, Document | None]:
+        return _by_id_loader(self.store.users)
+
+    @cached_property
+    def review(self) -> DataLoader[ObjectId, Document | None]:
+        return _by_id_loader(self.store.reviews)
+
+    @cached_property
+    def comment(self) -> DataLoader[ObjectId, Document | None]:
+        return _by_id_loader(self.store.comments)
+
+    @cached_property
+    def viewer_entry(self) -> DataLoader[ObjectId, Document | None]:
+        return DataLoader(self._viewer_entries)
+
+    @cached_property
+    def viewer_liked(self) -> DataLoader[ObjectId, bool]:
+        return DataLoader(self._viewer_liked)
+
+    @cached_property
+    def viewer_follows_user(self) -> DataLoader[ObjectId, bool]:
+        return DataLoader(self._follows("user"))
+
+    @cached_property
+    def viewer_follows_author(self) -> DataLoader[ObjectId, bool]:
+        return DataLoader(self._follows("author"))
 
     def computed_figures(self, payload: str, part: Part) -> DataLoader[ObjectId, Figures]:
         """Figures computed from the sources (schema.payload_figures) for the payload of the

@@ -10,9 +10,9 @@ gets each figure replaced by a `Computed`: an awaitable that graphql-core awaits
 the payload selects that field, and that loads its figure part (service.repositories.figures:
 one command per part for the whole payload) from the sources, read after the write. The
 viewer's write then counts exactly once, whatever the worker has done; the worker stays the
-only writer of stored figures. Queries never get here: they read stored figures as plain
-attributes (the planned execution's fast path); a `Computed` in a plain attribute takes
-graphql-core's own path, which awaits it.
+only writer of stored figures. Queries never get here: they read stored figures off the
+document or the object (the planned and compiled executions' fast paths); a `Computed` where
+a figure is read takes graphql-core's own path, which awaits it.
 """
 
 from collections.abc import Callable, Generator, Mapping
@@ -59,10 +59,13 @@ def stored_as(**parts: Part) -> ComputedFields:
 
 
 class CarriesFigures(Protocol):
-    """A GraphQL object whose figures a payload computes: its document and which they are."""
+    """A GraphQL object whose figures a payload computes: its document, which they are, and
+    how it shows them instead of the stored ones (schema.document_fields)."""
 
     doc: Document
     COMPUTED: ClassVar[ComputedFields]
+
+    def show_figures(self, figures: dict[str, Any]) -> None: ...
 
 
 class Connection(Protocol):
@@ -79,13 +82,16 @@ class PayloadFigures:
         self._payload = payload
 
     def overlay[C: CarriesFigures](self, obj: C) -> C:
-        """`obj` with each of its figures replaced by a `Computed` (set as attributes: the
-        GraphQL fields keep their plain types, and graphql-core awaits what it resolves)."""
+        """`obj` with each of its figures replaced by a `Computed` (the GraphQL fields keep
+        their plain types, and graphql-core awaits what it resolves)."""
         loaders = self._info.context.loaders
         oid = obj.doc["_id"]
-        for attribute, (part, read) in obj.COMPUTED.items():
-            loader = loaders.computed_figures(self._payload, part)
-            setattr(obj, attribute, Computed(loader, oid, read))
+        obj.show_figures(
+            {
+                attribute: Computed(loaders.computed_figures(self._payload, part), oid, read)
+                for attribute, (part, read) in obj.COMPUTED.items()
+            }
+        )
         return obj
 
     def overlay_nodes[K: Connection](self, connection: K) -> K:

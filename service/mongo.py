@@ -1,6 +1,7 @@
 """MongoDB access: the client, the collections of the service and their indexes."""
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, TEXT, AsyncMongoClient, IndexModel
@@ -55,45 +56,46 @@ def make_client(
 
 @dataclass(frozen=True)
 class Store:
-    """The service's collections in one database."""
+    """The service's collections in one database (each collection object made once: a
+    request's loaders and repositories ask for them again and again)."""
 
     db: AsyncDatabase
 
-    @property
+    @cached_property
     def books(self) -> AsyncCollection:
         return self.db["books"]
 
-    @property
+    @cached_property
     def authors(self) -> AsyncCollection:
         return self.db["authors"]
 
-    @property
+    @cached_property
     def users(self) -> AsyncCollection:
         return self.db["users"]
 
-    @property
+    @cached_property
     def reviews(self) -> AsyncCollection:
         """One entry per (user, book): shelf, rating and text."""
         return self.db["reviews"]
 
-    @property
+    @cached_property
     def likes(self) -> AsyncCollection:
         return self.db["likes"]
 
-    @property
+    @cached_property
     def comments(self) -> AsyncCollection:
         return self.db["comments"]
 
-    @property
+    @cached_property
     def follows(self) -> AsyncCollection:
         return self.db["follows"]
 
-    @property
+    @cached_property
     def outbox(self) -> AsyncCollection:
         """Events written before their source change and removed once published."""
         return self.db["outbox"]
 
-    @property
+    @cached_property
     def meta(self) -> AsyncCollection:
         return self.db["meta"]
 

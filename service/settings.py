@@ -2,7 +2,7 @@
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -106,6 +106,13 @@ class Settings(BaseSettings):
     max_query_cost: int = Field(
         default=5000,
         description="Highest estimated cost (a connection multiplies what it selects by `first`).",
+    )
+    execution: Literal["compiled", "planned", "stock"] = Field(
+        default="compiled",
+        description="How operations execute: `compiled` (each selection of a document that is"
+        " sent again compiled to a function), `planned` (graphql-core's executor with a fast"
+        " path for fields that are attribute reads) or `stock` (graphql-core's own execution of"
+        " every field); all give the same data and errors (tests/test_execution_equivalence.py).",
     )
     max_batch_operations: int = Field(
         default=10,

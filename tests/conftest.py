@@ -16,7 +16,14 @@ import pytest
 from devtools.demo.loader import load_demo
 from devtools.embedded import Servers, embedded_servers
 from service.publisher import EventPublisher
-from tests.support.app import AppUnderTest, DemoApp, GraphQLClient, app_settings, running_app
+from tests.support.app import (
+    DEMO_TEST_SCALE,
+    AppUnderTest,
+    DemoApp,
+    GraphQLClient,
+    app_settings,
+    running_app,
+)
 from tests.support.event_contract import CONTRACT, CONTRACT_PATH
 from workers.reconcile import reconcile
 
@@ -80,9 +87,6 @@ async def app(servers: Servers) -> AsyncIterator[AppUnderTest]:
 @pytest.fixture
 def gql(app: AppUnderTest) -> GraphQLClient:
     return app.client
-
-
-DEMO_TEST_SCALE = 0.005
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,13 @@
-"""`PlannedExecutionContext` (schema/execution.py) against Strawberry's stock execution context.
+"""`PlannedExecutionContext` (schema/execution.py) and `CompiledExecutionContext`
+(schema/compiled.py) against Strawberry's stock execution context.
 
-Every query runs twice on one small schema of this module's own, once with the planned
-context and once with `StrawberryGraphQLCoreExecutionContext`, and must give the same `data`
-and the same errors (message, locations, path, in the same order). A few cases also pin the
-expected result, so that both paths cannot agree on a wrong answer.
+Every query runs on one small schema of this module's own, with the planned context, with the
+compiled one (twice: a document is compiled at its second execution, COMPILE_AT) and with
+`StrawberryGraphQLCoreExecutionContext`, and must give the same `data` and the same errors
+(message, locations, path, in the same order). A few cases also pin the expected result, so
+that the paths cannot agree on a wrong answer. Every schema here parses a text once, through
+the service's document cache (schema.documents): compilations are found again by the parsed
+operation's identity.
 
 Plain fields are dataclass attributes; a case puts bad values in them by passing them to the
 constructor (Strawberry types are dataclasses and do not validate). `Item` implements the
@@ -32,6 +36,14 @@ from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from schema import compiled as compiled_module
+from schema.compiled import (
+    COMPILE_AT,
+    CompiledExecutionContext,
+    collection_is_static,
+    is_compiled,
+)
+from schema.documents import DocumentCache, ParsedDocument
 from schema.execution import PlannedExecutionContext
 
 WHEN = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -161,11 +173,22 @@ class QuietSchema(strawberry.Schema):
         pass
 
 
-def make_schema(context_class: type, **options: Any) -> strawberry.Schema:
-    return QuietSchema(query=Query, execution_context_class=context_class, **options)
+def make_schema(
+    context_class: type, query: type = Query, extensions: tuple[Any, ...] = (), **options: Any
+) -> strawberry.Schema:
+    documents = DocumentCache(max_tokens=2000)
+    schema = QuietSchema(
+        query=query,
+        execution_context_class=context_class,
+        extensions=[*extensions, lambda: ParsedDocument(documents)],
+        **options,
+    )
+    schema.documents = documents  # type: ignore[attr-defined]
+    return schema
 
 
 PLANNED = make_schema(PlannedExecutionContext)
+COMPILED = make_schema(CompiledExecutionContext)
 STOCK = make_schema(StrawberryGraphQLCoreExecutionContext)
 
 
@@ -201,6 +224,30 @@ async def run(schema: strawberry.Schema, case: Case) -> tuple[Any, list[dict[str
         case.query, variable_values=case.variables, root_value=case.root()
     )
     return result.data, [e.formatted for e in result.errors or []]
+
+
+async def run_fast(
+    case: Case,
+    planned: strawberry.Schema = PLANNED,
+    compiled: strawberry.Schema = COMPILED,
+    compiles: bool | None = None,
+) -> dict[str, tuple[Any, list[dict[str, Any]]]]:
+    """The planned result, and the compiled schema's from the document's first execution to
+    the first that runs compiled (`compiles`: whether it does; by default whenever the
+    document's selections cannot depend on the variables)."""
+    found = {"planned": await run(planned, case)}
+    for execution in range(1, COMPILE_AT + 1):
+        found[f"compiled, execution {execution}"] = await run(compiled, case)
+    document = compiled.documents.parse(case.query)  # type: ignore[attr-defined]
+    if compiles is None:
+        compiles = collection_is_static(list(document.definitions))
+    assert is_compiled(document, compiled._schema) is compiles
+    return found
+
+
+def assert_all_equal(found: dict[str, Any], stock: Any) -> None:
+    for name, result in found.items():
+        assert result == stock, name
 
 
 LEAVES = "{ scalars { text number flag ratio key when color } }"
@@ -755,14 +802,23 @@ CASES = [
         )
         for skip, include in [(True, True), (False, False), (True, False)]
     ),
+    pytest.param(
+        Case(
+            "{ box { label @skip(if: true) items @include(if: true) { name id @skip(if: false) }"
+            " ... on Box @include(if: false) { inner { label } } } }",
+            box(items=[item("a")], inner=Box(label="i")),
+            expected=({"box": {"items": [{"name": "a", "id": "a"}]}}, []),
+        ),
+        id="skip-and-include-literals",
+    ),
 ]
 
 
 @pytest.mark.parametrize("case", CASES)
-async def test_planned_execution_matches_stock(case: Case) -> None:
-    planned = await run(PLANNED, case)
+async def test_planned_and_compiled_execution_match_stock(case: Case) -> None:
+    found = await run_fast(case)
     stock = await run(STOCK, case)
-    assert planned == stock
+    assert_all_equal(found, stock)
     if case.expected is not None:
         assert stock == case.expected
 
@@ -805,11 +861,15 @@ class UpperCaseStrings(SchemaExtension):
     ],
 )
 async def test_resolve_extension_takes_graphql_core_path(case: Case) -> None:
-    planned = await run(make_schema(PlannedExecutionContext, extensions=[UpperCaseStrings]), case)
-    stock = await run(
-        make_schema(StrawberryGraphQLCoreExecutionContext, extensions=[UpperCaseStrings]), case
+    hooked = (UpperCaseStrings,)
+    found = await run_fast(
+        case,
+        make_schema(PlannedExecutionContext, extensions=hooked),
+        make_schema(CompiledExecutionContext, extensions=hooked),
+        compiles=False,  # a per-field hook: graphql-core's own path for every field
     )
-    assert planned == stock
+    stock = await run(make_schema(StrawberryGraphQLCoreExecutionContext, extensions=hooked), case)
+    assert_all_equal(found, stock)
     if case.expected is not None:
         assert stock == case.expected
 
@@ -822,9 +882,14 @@ class CountingContext(PlannedExecutionContext):
         return super().execute_field(*args, **kwargs)
 
 
+class CompiledCountingContext(CompiledExecutionContext, CountingContext):
+    pass
+
+
 execute_field_calls: list[list[Any]] = []
 
 
+@pytest.mark.parametrize("context", [CountingContext, CompiledCountingContext])
 @pytest.mark.parametrize(
     ("extensions", "expected_calls"),
     [
@@ -843,17 +908,19 @@ execute_field_calls: list[list[Any]] = []
     ],
 )
 async def test_plain_fields_skip_execute_field(
-    extensions: tuple[type, ...], expected_calls: list[list[Any]]
+    context: type, extensions: tuple[type, ...], expected_calls: list[list[Any]]
 ) -> None:
-    """The equivalence cases above exercise the fast path: only resolvers reach graphql-core."""
-    schema = make_schema(CountingContext, extensions=list(extensions))
-    execute_field_calls.clear()
-    result = await schema.execute(
-        "{ box { label items { name later } } }",
-        root_value=Query(box=Box(items=[item("a")])),
-    )
-    assert result.errors is None
-    assert execute_field_calls == expected_calls
+    """The equivalence cases above exercise the fast path: only resolvers reach graphql-core
+    (for the compiled context: at every execution, compiled or not yet)."""
+    schema = make_schema(context, extensions=extensions)
+    for _ in range(COMPILE_AT):
+        execute_field_calls.clear()
+        result = await schema.execute(
+            "{ box { label items { name later } } }",
+            root_value=Query(box=Box(items=[item("a")])),
+        )
+        assert result.errors is None
+        assert execute_field_calls == expected_calls
 
 
 # --- Edge cases where a first version differed (see the module docstring) -------------------
@@ -871,10 +938,12 @@ class PayloadQuery:
 
 async def test_missing_attribute_in_lenient_scalar() -> None:
     case = Case("{ holder { payload } }", lambda: PayloadQuery(holder=SimpleNamespace()))
-    planned = await run(
-        QuietSchema(PayloadQuery, execution_context_class=PlannedExecutionContext), case
+    found = await run_fast(
+        case,
+        make_schema(PlannedExecutionContext, PayloadQuery),
+        make_schema(CompiledExecutionContext, PayloadQuery),
     )
-    stock = await run(QuietSchema(PayloadQuery), case)
+    stock = await run(make_schema(StrawberryGraphQLCoreExecutionContext, PayloadQuery), case)
     assert stock == (
         {"holder": {"payload": None}},
         [
@@ -886,7 +955,7 @@ async def test_missing_attribute_in_lenient_scalar() -> None:
             )
         ],
     )
-    assert planned == stock
+    assert_all_equal(found, stock)
 
 
 def upper_getattr(source: Any, name: str) -> Any:
@@ -909,15 +978,16 @@ class LabelQuery:
 async def test_custom_default_resolver() -> None:
     case = Case("{ holder { label } }", lambda: LabelQuery(holder=Label(label="lower")))
     config = StrawberryConfig(default_resolver=upper_getattr)
-    planned = await run(
-        strawberry.Schema(
-            LabelQuery, config=config, execution_context_class=PlannedExecutionContext
-        ),
+    found = await run_fast(
         case,
+        make_schema(PlannedExecutionContext, LabelQuery, config=config),
+        make_schema(CompiledExecutionContext, LabelQuery, config=config),
     )
-    stock = await run(QuietSchema(LabelQuery, config=config), case)
+    stock = await run(
+        make_schema(StrawberryGraphQLCoreExecutionContext, LabelQuery, config=config), case
+    )
     assert stock == ({"holder": {"label": "LOWER"}}, [])
-    assert planned == stock
+    assert_all_equal(found, stock)
 
 
 async def awaitable_box() -> Box:
@@ -935,9 +1005,9 @@ async def test_awaitable_or_undefined_in_object_without_is_type_of(
     query: str, root: Callable[[], Any]
 ) -> None:
     case = Case(query, root)
-    planned = await run(PLANNED, case)
+    found = await run_fast(case)
     stock = await run(STOCK, case)
-    assert planned == stock
+    assert_all_equal(found, stock)
 
 
 @pytest.mark.parametrize(
@@ -979,10 +1049,10 @@ async def test_single_pending_list_item(
         return Query(box=bad)
 
     case = Case(query, root)
-    planned = await run(PLANNED, case)
+    found = await run_fast(case)
     stock = await run(STOCK, case)
     assert stock == expected
-    assert planned == stock
+    assert_all_equal(found, stock)
 
 
 async def test_pending_items_settled_after_sync_error() -> None:
@@ -993,13 +1063,13 @@ async def test_pending_items_settled_after_sync_error() -> None:
         box(maybe_items=[item("a"), item("b"), Item(id=None, name="c")]),
     )
     runs = []
-    for schema in (PLANNED, STOCK):
+    for schema in (STOCK, PLANNED, *[COMPILED] * COMPILE_AT):
         started.clear()
         result = await run(schema, case)
         for _ in range(20):  # let background work start
             await asyncio.sleep(0)
         runs.append((result, sorted(started)))
-    (planned, planned_started), (stock, stock_started) = runs
+    (stock, stock_started), *fast = runs
     assert stock == (
         {"box": {"label": "box", "maybeItems": None}},
         [
@@ -1011,6 +1081,20 @@ async def test_pending_items_settled_after_sync_error() -> None:
             )
         ],
     )
-    assert planned == stock
     assert stock_started == ["a", "b", "c"]
-    assert planned_started == stock_started
+    assert fast == [(stock, stock_started)] * len(fast)
+
+
+async def test_a_selection_that_fails_to_compile_runs_planned(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug in the code generator costs speed and an error in the log, never a request."""
+
+    def broken(self: Any) -> Any:
+        raise RuntimeError("generator bug")
+
+    monkeypatch.setattr(compiled_module._Writer, "compile", broken)
+    case = Case("{ box { label items { name later } } }", box(items=[item("a")]))
+    found = await run_fast(case, compiled=make_schema(CompiledExecutionContext))
+    assert_all_equal(found, await run(STOCK, case))
+    assert "compiling a selection of Box failed; it runs planned" in caplog.text

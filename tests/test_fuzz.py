@@ -26,13 +26,14 @@ from typing import Any
 import httpx
 import pytest
 from graphql import GraphQLObjectType, build_schema
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import Mode, from_schema, nodes
 
 from devtools.embedded import Servers
 from tests.support.app import AppUnderTest, app_settings, running_app
 from tests.support.documents import gid, insert_author, insert_book, quick_user
+from tests.support.fuzzing import FUZZ
 from tests.support.operations import COMMENT, write_review
 
 CONTRACT = Path(__file__).resolve().parents[1] / "contract" / "schema.graphql"
@@ -47,13 +48,6 @@ ALLOWED_CODES = {
     "PERSISTED_QUERY_NOT_FOUND",
 }
 LEAKS = ("Traceback", 'File "', "pymongo", "bson.errors", "KeyError", "AttributeError")
-FUZZ = settings(
-    max_examples=250,
-    deadline=None,  # no wall-clock assertions
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 
 # Filled by the `fuzzed` fixture before any example is drawn (strategies read them lazily).
 KNOWN: dict[str, list[str]] = {}

@@ -5,6 +5,7 @@ from typing import ClassVar
 import strawberry
 
 from schema.context import Info
+from schema.document_fields import AttributeFigures
 from schema.payload_figures import ComputedFields, computed_nodes, stored_as
 from schema.types.connections import BookConnection, Connection
 from schema.types.node import Node
@@ -15,7 +16,7 @@ from service.repositories import books, figures
 
 
 @strawberry.type(name="Author")
-class Author(Node):
+class Author(AttributeFigures, Node):
     name: str
     bio: str | None
     photo_url: str | None
@@ -39,10 +40,12 @@ class Author(Node):
         )
 
     @strawberry.field
-    async def viewer_is_following(self, info: Info) -> bool:
+    def viewer_is_following(self, info: Info) -> bool:
+        # As Review.viewer_has_liked: False at once when anonymous, else the loader's future.
         if info.context.viewer_id is None:
             return False
-        return await info.context.loaders.viewer_follows_author.load(self.doc["_id"])
+        following = info.context.loaders.viewer_follows_author.load(self.doc["_id"])
+        return following  # type: ignore[return-value]
 
     @strawberry.field
     async def books(

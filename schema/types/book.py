@@ -9,6 +9,7 @@ import strawberry
 from bson import ObjectId
 
 from schema.context import Info
+from schema.document_fields import AttributeFigures
 from schema.payload_figures import (
     ComputedFields,
     computed,
@@ -45,7 +46,7 @@ def _date(value: str | None) -> date | None:
 
 
 @strawberry.type(name="Book")
-class Book(Node):
+class Book(AttributeFigures, Node):
     title: str
     subtitle: str | None
     description: str | None
@@ -165,12 +166,17 @@ class Book(Node):
         return computed_nodes(info, Connection.of(page, map(Review.of, page.docs)))
 
     @strawberry.field
-    async def viewer_review(
+    def viewer_review(
         self, info: Info
     ) -> Annotated["Review", strawberry.lazy("schema.types.review")] | None:
-        from schema.types.review import Review
-
+        # None at once for an anonymous request (no coroutine to schedule and await), else an
+        # awaitable that graphql-core awaits.
         if info.context.viewer_id is None:
             return None
+        return self._viewer_review(info)  # type: ignore[return-value]
+
+    async def _viewer_review(self, info: Info) -> "Review | None":
+        from schema.types.review import Review
+
         doc = await info.context.loaders.viewer_entry.load(self.oid)
         return computed(info, Review.of(doc)) if doc else None

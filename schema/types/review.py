@@ -1,16 +1,19 @@
-"""Review: a user's entry for a book, with its likes and comments."""
+"""Review: a user's entry for a book, with its likes and comments; its fields are read off the
+entry's document when selected (schema.document_fields)."""
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, ClassVar, Optional
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 import strawberry
 
 from schema.context import Info
+from schema.document_fields import DocumentFigures, document_field, require
 from schema.execution import PREFETCHED
 from schema.payload_figures import ComputedFields, computed, stored_as
 from schema.types.connections import CommentConnection, Connection
 from schema.types.enums import Shelf
 from schema.types.node import Node
+from schema.types.user import User
 from service import validation
 from service.errors import NotFound
 from service.ids import to_global_id
@@ -19,46 +22,48 @@ from service.repositories import figures, social
 
 if TYPE_CHECKING:
     from schema.types.book import Book
-    from schema.types.user import User
+
+
+SHELVES = frozenset(shelf.value for shelf in Shelf)
+
+
+def _shelf(doc: Document) -> Shelf | None:
+    shelf = doc.get("shelf")
+    return Shelf(shelf) if shelf else None
 
 
 @strawberry.type(name="Review")
-class Review(Node):
-    shelf: Shelf | None
-    rating: int | None
-    text: str | None
-    spoiler: bool
-    created_at: datetime
-    updated_at: datetime
-    likes_count: int
-    comments_count: int
+class Review(DocumentFigures, Node):
     doc: strawberry.Private[Document]
     # The reviewer, when the list that holds this review fetched it beforehand (Book.reviews
     # does, for the whole page): `user` then needs no loader, and the planned execution
     # (schema.execution, PREFETCHED) reads it without calling the resolver.
-    prefetched_user: strawberry.Private[Optional["User"]] = None
+    prefetched_user: strawberry.Private[User | None] = None
+    id: strawberry.ID = document_field(value=lambda doc: to_global_id("Review", doc["_id"]))
+    shelf: Shelf | None = document_field(value=_shelf)
+    rating: int | None = document_field("rating")
+    text: str | None = document_field("text")
+    spoiler: bool = document_field(value=lambda doc: bool(doc.get("spoiler")))
+    created_at: datetime = document_field(value=lambda doc: doc["created_at"])
+    updated_at: datetime = document_field(
+        value=lambda doc: doc.get("updated_at") or doc["created_at"]
+    )
+    likes_count: int = document_field("likes_count", 0)
+    comments_count: int = document_field("comments_count", 0)
     COMPUTED: ClassVar[ComputedFields] = stored_as(
         likes_count=figures.review_likes, comments_count=figures.review_comments
     )
 
     @classmethod
     def of(cls, doc: Document, user_doc: Document | None = None) -> "Review":
-        from schema.types.user import User
-
+        # What building every field used to fail on fails here, in the same order.
+        require(doc, "_id")
         shelf = doc.get("shelf")
-        return cls(
-            id=strawberry.ID(to_global_id("Review", doc["_id"])),
-            shelf=Shelf(shelf) if shelf else None,
-            rating=doc.get("rating"),
-            text=doc.get("text"),
-            spoiler=bool(doc.get("spoiler")),
-            created_at=doc["created_at"],
-            updated_at=doc.get("updated_at") or doc["created_at"],
-            likes_count=doc.get("likes_count", 0),
-            comments_count=doc.get("comments_count", 0),
-            doc=doc,
-            prefetched_user=User.of(user_doc) if user_doc is not None else None,
-        )
+        if shelf and shelf not in SHELVES:
+            Shelf(shelf)  # ValueError: an unknown shelf
+        require(doc, "created_at")
+        reviewer = User.of(user_doc) if user_doc is not None else None
+        return cls(doc=doc, prefetched_user=reviewer)
 
     @strawberry.field
     async def book(self, info: Info) -> Annotated["Book", strawberry.lazy("schema.types.book")]:
@@ -78,18 +83,18 @@ class Review(Node):
         return self._load_user(info)  # type: ignore[return-value]
 
     async def _load_user(self, info: Info) -> "User":
-        from schema.types.user import User
-
         doc = await info.context.loaders.user.load(self.doc["user_id"])
         if doc is None:
             raise NotFound("this review's user no longer exists")
         return computed(info, User.of(doc))
 
     @strawberry.field
-    async def viewer_has_liked(self, info: Info) -> bool:
+    def viewer_has_liked(self, info: Info) -> bool:
+        # False at once for an anonymous request, else the loader's future (batched with the
+        # page's other reviews), which graphql-core awaits: no coroutine per review.
         if info.context.viewer_id is None:
             return False
-        return await info.context.loaders.viewer_liked.load(self.doc["_id"])
+        return info.context.loaders.viewer_liked.load(self.doc["_id"])  # type: ignore[return-value]
 
     @strawberry.field
     async def comments(

@@ -1,10 +1,12 @@
-"""User: profile, figures, the viewer's follow and the user's shelves."""
+"""User: profile, figures, the viewer's follow and the user's shelves; its fields are read off
+the user's document when selected (schema.document_fields)."""
 
 from typing import ClassVar
 
 import strawberry
 
 from schema.context import Info
+from schema.document_fields import DocumentFigures, document_field, require
 from schema.payload_figures import ComputedFields, computed_nodes, stored_as
 from schema.types.connections import Connection, ReviewConnection
 from schema.types.enums import Shelf
@@ -16,16 +18,17 @@ from service.repositories import entries, figures
 
 
 @strawberry.type(name="User")
-class User(Node):
-    username: str
-    display_name: str
-    avatar_url: str | None
-    bio: str | None
-    reviews_count: int
-    followers_count: int
-    following_count: int
-    authored_books_count: int
+class User(DocumentFigures, Node):
     doc: strawberry.Private[Document]
+    id: strawberry.ID = document_field(value=lambda doc: to_global_id("User", doc["_id"]))
+    username: str = document_field(value=lambda doc: doc["username"])
+    display_name: str = document_field(value=lambda doc: doc.get("display_name") or doc["username"])
+    avatar_url: str | None = document_field("avatar_url")
+    bio: str | None = document_field("bio")
+    reviews_count: int = document_field("reviews_count", 0)
+    followers_count: int = document_field("followers_count", 0)
+    following_count: int = document_field("following_count", 0)
+    authored_books_count: int = document_field("authored_books_count", 0)
     COMPUTED: ClassVar[ComputedFields] = stored_as(
         reviews_count=figures.user_reviews,
         followers_count=figures.user_followers,
@@ -34,24 +37,16 @@ class User(Node):
 
     @classmethod
     def of(cls, doc: Document) -> "User":
-        return cls(
-            id=strawberry.ID(to_global_id("User", doc["_id"])),
-            username=doc["username"],
-            display_name=doc.get("display_name") or doc["username"],
-            avatar_url=doc.get("avatar_url"),
-            bio=doc.get("bio"),
-            reviews_count=doc.get("reviews_count", 0),
-            followers_count=doc.get("followers_count", 0),
-            following_count=doc.get("following_count", 0),
-            authored_books_count=doc.get("authored_books_count", 0),
-            doc=doc,
-        )
+        require(doc, "_id", "username")
+        return cls(doc=doc)
 
     @strawberry.field
-    async def viewer_is_following(self, info: Info) -> bool:
+    def viewer_is_following(self, info: Info) -> bool:
+        # As Review.viewer_has_liked: False at once when anonymous, else the loader's future.
         if info.context.viewer_id is None:
             return False
-        return await info.context.loaders.viewer_follows_user.load(self.doc["_id"])
+        following = info.context.loaders.viewer_follows_user.load(self.doc["_id"])
+        return following  # type: ignore[return-value]
 
     @strawberry.field
     async def reviews(

@@ -135,6 +135,11 @@ def media_type(response: httpx.Response) -> str:
     return response.headers.get("content-type", "").split(";")[0].strip()
 
 
+# The share of the seed page's populations the demo fixtures load (small: mongoeco's inserts
+# slow down as a collection grows).
+DEMO_TEST_SCALE = 0.005
+
+
 @dataclass
 class DemoApp:
     """The app holding the seed-page demo data (conftest's module-scoped `demo` fixture)."""

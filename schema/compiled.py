@@ -1,0 +1,463 @@
+"""Execution compiled per document: each selection of a validated operation becomes a Python
+function, generated once, that writes the selection's response object straight from the
+source object, the way graphql-jit compiles queries for graphql-js.
+
+The planned execution (schema.execution) already skips graphql-core's per-field machinery for
+fields that are attribute reads, but it still interprets: every request collects each
+selection again (graphql-core memoizes that per request only), looks up each field's plan,
+dispatches on its kind and goes through graphql-core's `complete_value` and
+`execute_collected_subfields` for every object. A book page of 30 reviews does that for some
+90 objects and 500 fields. Compiled, a selection is one function with the field names, the
+attribute names and the scalar checks written into its code, calling the functions of its
+sub-selections directly.
+
+What a compilation covers and what it leaves to graphql-core:
+
+- A compilation belongs to one operation of one parsed document (the document cache hands
+  out one DocumentNode per text, so it is found again by the operation node's identity) and
+  one schema. Its selections are collected once (graphql-core's `collect_subfields`) and kept
+  for the document's later requests. An operation whose collection could depend on the
+  variables (@skip or @include with a variable, fragment arguments) is not compiled; nor are
+  subscriptions, nor anything while graphql-core middleware (a per-field extension hook) is
+  installed.
+- A document is compiled at its second execution (COMPILE_AT): one that is sent once never
+  costs a compilation, so unique documents cannot make every request pay for code
+  generation. Until then, and for everything not compiled, the planned execution runs.
+- The root selection stays graphql-core's (its fields are resolvers). Every other selection
+  reached through graphql-core (`collect_subfields`) runs its compiled function.
+- In a compiled selection, fields that the planned execution would plan (schema.execution:
+  attribute reads of leaves, objects and lists of objects, prefetched objects, document
+  fields, whose key is read inline) are written inline, and so is `__typename`; each of them takes graphql-core's `execute_field` as soon as
+  its value is not the plain case (null in a non-null field, a value the scalar would coerce
+  or refuse, a missing attribute, an object of the wrong type, an awaitable such as a
+  mutation payload's computed figure). Resolvers, arguments, abstract types and lists of
+  scalars take `execute_field` always. Errors, their paths and null propagation therefore
+  stay graphql-core's: a compiled object field handles what its sub-selection raises with
+  graphql-core's `handle_field_error`, as `execute_field` does, and awaitables are gathered
+  as graphql-core gathers them. tests/test_execution_equivalence.py runs every query through
+  both and through graphql-core's stock execution.
+- A selection whose code cannot be generated (a bug here) runs planned, with an error in the
+  log (`bookservice.compiled`), rather than failing the request.
+"""
+
+import logging
+import math
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLField,
+    GraphQLObjectType,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    VariableNode,
+    visit,
+)
+from graphql.language import Visitor
+from graphql.pyutils import Path, Undefined
+
+from schema.execution import (
+    _MISSING,
+    LEAF,
+    OBJECT,
+    OBJECT_LIST,
+    Plan,
+    PlannedExecutionContext,
+    _leaf_value,
+    _read,
+    plan_of,
+)
+
+log = logging.getLogger("bookservice.compiled")
+
+# The execution of an operation at which it is compiled (1: the first; 2: the second, ...).
+COMPILE_AT = 2
+# Operations per schema whose compilation is kept, the least recently used dropped.
+CACHE_SIZE = 1024
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+
+Run = Callable[[Any, Any, Path, Any], Any]
+
+
+class _UsesVariableDirective(Visitor):
+    """Finds what makes field collection depend on the variables."""
+
+    found = False
+
+    def enter_directive(self, node: Any, *_: Any) -> None:
+        if any(isinstance(argument.value, VariableNode) for argument in node.arguments or ()):
+            self.found = True
+
+    def enter_fragment_definition(self, node: Any, *_: Any) -> None:
+        if node.variable_definitions:
+            self.found = True
+
+
+def collection_is_static(nodes: list[Any]) -> bool:
+    """Whether collecting these definitions' fields gives the same result for any variables."""
+    finder = _UsesVariableDirective()
+    for node in nodes:
+        visit(node, finder)
+    return not finder.found
+
+
+class Compilation:
+    """One operation's collected selections and their functions, kept across requests."""
+
+    __slots__ = ("collected", "executions", "functions", "operation", "ready")
+
+    def __init__(self, operation: OperationDefinitionNode) -> None:
+        self.operation = operation
+        self.executions = 0
+        # Whether this operation is compiled (False: it runs planned, every time or until
+        # its COMPILE_AT-th execution).
+        self.ready = False
+        # (return type, field nodes' ids) -> graphql-core's collected fields of that selection
+        self.collected: dict[tuple[Any, ...], Any] = {}
+        # id(grouped field set) -> (that grouped field set, its function)
+        self.functions: dict[int, tuple[Any, Run | None]] = {}
+
+
+class Compilations:
+    """One schema's compilations, by operation node identity (least recently used dropped)."""
+
+    def __init__(self, size: int = CACHE_SIZE) -> None:
+        self.size = size
+        # id(operation) -> (the operation, kept so that its id is not reused; its compilation,
+        # None when it is not compiled)
+        self.entries: OrderedDict[int, tuple[Any, Compilation | None]] = OrderedDict()
+
+    def of(self, executor: "CompiledExecutionContext") -> Compilation | None:
+        """The operation's compilation once it is due, else None (run it planned)."""
+        operation = executor.operation
+        key = id(operation)
+        entries = self.entries
+        if key in entries:
+            entries.move_to_end(key)
+            compilation = entries[key][1]
+        else:
+            compilation = None
+            if operation.operation is not OperationType.SUBSCRIPTION and collection_is_static(
+                [operation, *executor.fragment_definitions.values()]
+            ):
+                compilation = Compilation(operation)
+            entries[key] = (operation, compilation)
+            if len(entries) > self.size:
+                entries.popitem(last=False)
+        if compilation is None:
+            return None
+        if not compilation.ready:
+            compilation.executions += 1
+            compilation.ready = compilation.executions >= COMPILE_AT
+            if not compilation.ready:
+                return None
+        return compilation
+
+
+# Each schema's compilations, dropped with the schema.
+COMPILATIONS: WeakKeyDictionary[GraphQLSchema, Compilations] = WeakKeyDictionary()
+
+
+def compilations_of(schema: GraphQLSchema) -> Compilations:
+    found = COMPILATIONS.get(schema)
+    if found is None:
+        found = COMPILATIONS[schema] = Compilations()
+    return found
+
+
+class CompiledExecutionContext(PlannedExecutionContext):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        middleware = self.middleware_manager
+        hooked = middleware is not None and bool(getattr(middleware, "middlewares", None))
+        self.compilation = None if hooked else compilations_of(self.schema).of(self)
+
+    def collect_subfields(self, return_type: GraphQLObjectType, field_details_list: Any) -> Any:
+        compilation = self.compilation
+        if compilation is None:
+            return super().collect_subfields(return_type, field_details_list)
+        key = (return_type, *(id(details.node) for details in field_details_list))
+        collected = compilation.collected.get(key)
+        if collected is None:
+            collected = super().collect_subfields(return_type, field_details_list)
+            compilation.collected[key] = collected
+            grouped = collected[0]
+            # Compiled when first executed (None until then); only grouped field sets kept
+            # here are ever compiled, so an id cannot be reused while it is a key.
+            compilation.functions[id(grouped)] = (grouped, None)
+        return collected
+
+    def execute_fields(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path | None,
+        grouped_field_set: Any,
+        position_context: Any,
+    ) -> Any:
+        compilation = self.compilation
+        if compilation is not None:
+            known = compilation.functions.get(id(grouped_field_set))
+            if known is not None and known[0] is grouped_field_set:
+                run = known[1]
+                if run is None:
+                    compiler = _SelectionCompiler(self, compilation)
+                    run = compiler.function(parent_type, grouped_field_set)
+                assert path is not None  # a sub-selection, never the root
+                return run(self, source_value, path, position_context)
+        # The root selection, and every selection of an operation that is not compiled.
+        return super().execute_fields(
+            parent_type, source_value, path, grouped_field_set, position_context
+        )
+
+    # --- helpers the generated code calls ------------------------------------------------
+
+    def compiled_plain_items(self, plan: Plan, value: Any) -> bool:
+        if not isinstance(value, list):
+            return False
+        plain = self._plain_object
+        return all(plain(plan, item) for item in value)
+
+    def compiled_failed(self, pending: list[str], results: dict[str, Any]) -> None:
+        """A field raised: what other fields started must still settle (as graphql-core)."""
+        if pending:
+            self.settle_in_background([results[key] for key in pending])
+
+
+class _SelectionCompiler:
+    """Writes the function of one selection (and, through it, of its sub-selections)."""
+
+    def __init__(self, executor: CompiledExecutionContext, compilation: Compilation) -> None:
+        self.executor = executor
+        self.compilation = compilation
+
+    def function(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> Run:
+        functions = self.compilation.functions
+        grouped, run = functions[id(grouped_field_set)]
+        assert grouped is grouped_field_set  # only collected selections are compiled
+        if run is None:
+            try:
+                run = _Writer(self, parent_type, grouped_field_set).compile()
+            except Exception:  # a bug here must not fail requests: this selection runs planned
+                log.exception("compiling a selection of %s failed; it runs planned", parent_type)
+                run = _planned(parent_type, grouped_field_set)
+            functions[id(grouped_field_set)] = (grouped_field_set, run)
+        return run
+
+    def sub_function(self, object_type: GraphQLObjectType, field_details_list: Any) -> Run | None:
+        """The function of a field's sub-selection; None when graphql-core must run it."""
+        grouped, defer_usages, _ = self.executor.collect_subfields(object_type, field_details_list)
+        if defer_usages:
+            return None
+        return self.function(object_type, grouped)
+
+
+def _planned(parent_type: GraphQLObjectType, grouped_field_set: Any) -> Run:
+    def run(ex: Any, source: Any, path: Path, position_context: Any) -> Any:
+        return PlannedExecutionContext.execute_fields(
+            ex, parent_type, source, path, grouped_field_set, position_context
+        )
+
+    return run
+
+
+class _Writer:
+    """The source of one selection's function."""
+
+    def __init__(
+        self, compiler: _SelectionCompiler, parent_type: GraphQLObjectType, grouped: Any
+    ) -> None:
+        self.compiler = compiler
+        self.parent_type = parent_type
+        self.grouped = grouped
+        self.names: dict[str, Any] = {
+            "Path": Path,
+            "Undefined": Undefined,
+            "MISSING": _MISSING,
+            "isfinite": math.isfinite,
+            "leaf_value": _leaf_value,
+            "read_document": _read,
+            "PARENT": parent_type,
+        }
+        self.lines: list[str] = []
+        self.reads_document = False
+
+    def constant(self, value: Any) -> str:
+        name = f"c{len(self.names)}"
+        self.names[name] = value
+        return name
+
+    def emit(self, indent: int, *lines: str) -> None:
+        self.lines.extend(" " * indent + line for line in lines)
+
+    def compile(self) -> Run:
+        self.emit(
+            0,
+            "def run(ex, source, path, pc):",
+            "    is_awaitable = ex.is_awaitable",
+            "    results = {}",
+            "    pending = []",
+            "    try:",
+        )
+        header = len(self.lines)
+        for response_name, field_details_list in self.grouped.items():
+            self.field(response_name, field_details_list)
+        self.emit(8, "pass")  # a selection may hold no field (all of it skipped)
+        if self.reads_document:  # the object's document, read once for its document fields
+            self.lines.insert(header, "        doc = getattr(source, 'doc', MISSING)")
+        self.emit(
+            0,
+            "    except Exception:",
+            "        ex.compiled_failed(pending, results)",
+            "        raise",
+            "    if not pending:",
+            "        return results",
+            "    return ex._awaited_fields(results, pending)",
+        )
+        source = "\n".join(self.lines)
+        filename = f"<compiled selection of {self.parent_type.name}>"
+        # The document's text reaches the source only as repr() literals (response names).
+        exec(compile(source, filename, "exec"), self.names)
+        run: Run = self.names["run"]
+        run.__doc__ = source  # what was generated, for whoever debugs it
+        return run
+
+    def field(self, response_name: str, field_details_list: Any) -> None:
+        first: FieldNode = field_details_list[0].node
+        name = repr(response_name)
+        details = self.constant(field_details_list)
+        if first.name.value == "__typename":
+            self.emit(8, f"results[{name}] = {self.parent_type.name!r}")
+            return
+        field = self.parent_type.fields.get(first.name.value)
+        plan = plan_of(field) if field is not None else None
+        if plan is None or field is None:
+            self.slow(8, name, details)
+            return
+        value = f"getattr(source, {plan.attribute!r}, MISSING)"
+        if plan.read is not None:  # a document field (schema.document_fields)
+            self.reads_document = True
+            read = plan.read
+            if read.function is None:  # inline: the document's key, or its default
+                default = self.constant(read.default)
+                fallback = f"read_document({self.constant(read)}, doc)"
+                value = f"doc.get({read.key!r}, {default}) if type(doc) is dict else {fallback}"
+            else:  # its function; a failure leaves the field to graphql-core (as _read)
+                self.emit(
+                    8,
+                    "try:",
+                    f"    v = {self.constant(read.function)}(doc)",
+                    "except Exception:",
+                    "    v = MISSING",
+                )
+                value = "v"
+        if plan.kind == LEAF:
+            self.leaf(plan, name, details, value)
+        elif plan.kind in (OBJECT, OBJECT_LIST):
+            self.object(plan, field, name, details, value, field_details_list)
+
+    def slow(self, indent: int, name: str, details: str) -> None:
+        """graphql-core's execute_field for this field."""
+        self.emit(
+            indent,
+            f"r = ex.execute_field(PARENT, source, {details}, Path(path, {name},"
+            f" {self.parent_type.name!r}), pc)",
+            "if r is not Undefined:",
+            f"    results[{name}] = r",
+            "    if is_awaitable(r):",
+            f"        pending.append({name})",
+        )
+
+    def leaf(self, plan: Plan, name: str, details: str, value: str) -> None:
+        if value != "v":  # else read into v already
+            self.emit(8, f"v = {value}")
+        identity = plan.identity_type
+        if identity in (str, bool):
+            self.emit(8, f"if type(v) is {identity.__name__}:", f"    results[{name}] = v")
+        elif identity is int:
+            self.emit(
+                8,
+                f"if type(v) is int and {INT_MIN} <= v <= {INT_MAX}:",
+                f"    results[{name}] = v",
+            )
+        elif identity is float:
+            self.emit(8, "if type(v) is float and isfinite(v):", f"    results[{name}] = v")
+        else:  # enums and custom scalars: their own output coercion
+            plan_name = self.constant(plan)
+            self.emit(
+                8,
+                f"c = Undefined if v is None or v is MISSING else leaf_value({plan_name}, v)",
+                "if c is not Undefined:",
+                f"    results[{name}] = c",
+            )
+        if not plan.non_null:
+            self.emit(8, "elif v is None:", f"    results[{name}] = None")
+        self.emit(8, "else:")
+        self.slow(12, name, details)
+
+    def object(
+        self,
+        plan: Plan,
+        field: GraphQLField,
+        name: str,
+        details: str,
+        value: str,
+        field_details_list: Any,
+    ) -> None:
+        run = self.compiler.sub_function(plan.of_type, field_details_list)
+        if run is None:
+            self.slow(8, name, details)
+            return
+        run_name = self.constant(run)
+        field_name, type_name = self.constant(field), self.constant(field.type)
+        self.emit(8, f"v = {value}")
+        if not plan.non_null and not plan.resolver_fallback:
+            self.emit(8, "if v is None:", f"    results[{name}] = None", "el")
+            self.lines[-1] += "if "
+        else:
+            self.emit(8, "if ")
+        if plan.kind == OBJECT:
+            # As _plain_object: an object of the field's type, ready now.
+            check = "v is not None and v is not MISSING and v is not Undefined"
+            check += " and not is_awaitable(v)"
+            if plan.is_type_of is not None:
+                check += f" and {self.constant(plan.is_type_of)}(v, None)"
+            self.lines[-1] += f"{check}:"
+            call = f"r = {run_name}(ex, v, p, pc)"
+            done = "dict"
+        else:
+            self.lines[-1] += f"ex.compiled_plain_items({self.constant(plan)}, v):"
+            item = f"lambda item, item_path: {run_name}(ex, item, item_path, pc)"
+            call = f"r = ex._planned_items(v, p, {item})"
+            done = "list"
+        self.emit(
+            8,
+            f"    p = Path(path, {name}, {self.parent_type.name!r})",
+            "    try:",
+            f"        {call}",
+            "    except Exception as error:  # as graphql-core's execute_field",
+            f"        ex.handle_field_error(error, {type_name}, {details}, p)",
+            "        r = None",
+            f"    if r is not None and type(r) is not {done}:",
+            f"        r = ex._awaited_field(r, {field_name}, {details}, p)",
+            f"        pending.append({name})",
+            f"    results[{name}] = r",
+            "else:",
+        )
+        self.slow(12, name, details)
+
+
+def is_compiled(document: DocumentNode, schema: Any) -> bool:
+    """Whether an operation of `document` has been compiled for `schema` (for tests and
+    benchmarks: the first execution of a document runs planned)."""
+    entries = compilations_of(schema).entries
+    return any(
+        compilation is not None and compilation.ready
+        for operation, compilation in entries.values()
+        if any(definition is operation for definition in document.definitions)
+    )

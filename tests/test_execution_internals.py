@@ -1,0 +1,146 @@
+"""The graphql-core and Strawberry internals that the planned and compiled executions
+(schema/execution.py, schema/compiled.py) are built on, pinned: an upgrade that changes one
+of them fails here by name, before any equivalence test has to find out why.
+
+graphql-core documents its executor's methods as overridable but not as public API, so each
+one the fast paths override or call is pinned by its parameters, and the two behaviours they
+rely on (sub-selections are collected through `collect_subfields` and executed through
+`execute_fields`) by a run.
+"""
+
+import inspect
+from typing import Any, ClassVar
+
+import strawberry
+from graphql import GraphQLObjectType
+from graphql.execution import Executor
+from graphql.execution.collect_fields import FieldDetails
+from graphql.execution.incremental import IncrementalExecutor
+from graphql.pyutils import Path, Undefined, gather_with_cancel
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+
+from schema.execution import PlannedExecutionContext
+
+EXECUTOR_METHODS = {
+    # overridden
+    "execute_fields": [
+        "parent_type",
+        "source_value",
+        "path",
+        "grouped_field_set",
+        "position_context",
+    ],
+    "collect_subfields": ["return_type", "field_details_list"],
+    "get_stream_usage": ["field_details_list", "path"],
+    # called
+    "execute_field": ["parent_type", "source", "field_details_list", "path", "position_context"],
+    "handle_field_error": ["raw_error", "return_type", "field_details_list", "path"],
+    "settle_in_background": ["awaitables"],
+    "execute_collected_subfields": [
+        "parent_type",
+        "source_value",
+        "path",
+        "grouped_field_set",
+        "new_defer_usages",
+        "delivery_group_map",  # IncrementalExecutor's name for position_context
+    ],
+}
+
+
+def parameters(function: Any) -> list[str]:
+    return [name for name in inspect.signature(function).parameters if name != "self"]
+
+
+def test_executor_methods_keep_their_parameters() -> None:
+    for name, expected in EXECUTOR_METHODS.items():
+        assert parameters(getattr(IncrementalExecutor, name)) == expected, name
+
+
+def test_with_abort_signal_is_only_ever_awaited() -> None:
+    """PlannedExecutionContext.with_abort_signal hands back the awaitable itself when there
+    is no abort signal: graphql-core's callers must await what it returns, nothing else."""
+    for caller in (
+        IncrementalExecutor.complete_awaitable_value,
+        IncrementalExecutor.complete_awaitable_list_item_value,
+    ):
+        assert "await self.with_abort_signal(" in inspect.getsource(caller), caller
+    assert parameters(IncrementalExecutor.with_abort_signal) == ["awaitable"]
+
+
+def test_strawberry_executes_with_graphql_cores_incremental_executor() -> None:
+    assert issubclass(StrawberryGraphQLCoreExecutionContext, IncrementalExecutor)
+    assert issubclass(IncrementalExecutor, Executor)
+
+
+def test_the_values_the_fast_paths_build() -> None:
+    path = Path(None, "book", "Query").add_key(0, None)
+    assert (path.prev, path.key, path.typename) == (Path(None, "book", "Query"), 0, None)
+    assert path.as_list() == ["book", 0]
+    assert FieldDetails._fields[0] == "node"
+    assert callable(gather_with_cancel) and Undefined is not None
+
+
+@strawberry.interface
+class Named:
+    name: str
+
+
+@strawberry.type
+class Leaf(Named):
+    name: str = "leaf"
+
+    @strawberry.field
+    def shout(self) -> str:
+        return self.name.upper()
+
+
+@strawberry.type
+class Query:
+    leaf: Leaf = strawberry.field(default_factory=Leaf)
+
+
+def test_what_strawberry_puts_on_graphql_cores_fields() -> None:
+    schema = strawberry.Schema(Query)
+    leaf = schema._schema.type_map["Leaf"]
+    assert isinstance(leaf, GraphQLObjectType)
+    plain, resolved = leaf.fields["name"], leaf.fields["shout"]
+    # make_plan reads the Strawberry field back from graphql-core's and knows a plain
+    # attribute by Strawberry's default resolver.
+    definition = plain.extensions[GraphQLCoreConverter.DEFINITION_BACKREF]
+    assert definition.python_name == "name" and definition.base_resolver is None
+    assert getattr(plain.resolve, "_is_default", False)
+    assert not getattr(resolved.resolve, "_is_default", False)
+    # The generated is_type_of of a type implementing an interface, which ignores its info
+    # argument (schema.execution._generated_is_type_of).
+    assert leaf.is_type_of is not None
+    assert leaf.is_type_of.__qualname__.endswith("_get_is_type_of.<locals>.is_type_of")
+    assert leaf.is_type_of(Leaf(), None) is True
+    assert leaf.is_type_of(object(), None) is False
+
+
+class Recording(PlannedExecutionContext):
+    calls: ClassVar[list[tuple[str, str]]] = []
+
+    def collect_subfields(self, return_type: Any, field_details_list: Any) -> Any:
+        self.calls.append(("collect_subfields", return_type.name))
+        return super().collect_subfields(return_type, field_details_list)
+
+    def execute_fields(self, parent_type: Any, *args: Any) -> Any:
+        self.calls.append(("execute_fields", parent_type.name))
+        return super().execute_fields(parent_type, *args)
+
+
+async def test_sub_selections_go_through_collect_subfields_and_execute_fields() -> None:
+    """The compiled execution caches collections in collect_subfields and runs its functions
+    in execute_fields: graphql-core must reach every sub-selection through both."""
+    schema = strawberry.Schema(Query, execution_context_class=Recording)
+    Recording.calls.clear()
+    result = await schema.execute("{ leaf { name shout } }", root_value=Query())
+    assert result.errors is None
+    assert result.data == {"leaf": {"name": "leaf", "shout": "LEAF"}}
+    assert Recording.calls == [
+        ("execute_fields", "Query"),
+        ("collect_subfields", "Leaf"),
+        ("execute_fields", "Leaf"),
+    ]
