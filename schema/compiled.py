@@ -27,8 +27,8 @@ What a compilation covers and what it leaves to graphql-core:
   reached through graphql-core (`collect_subfields`) runs its compiled function.
 - In a compiled selection, fields that the planned execution would plan (schema.execution:
   attribute reads of leaves, objects and lists of objects, prefetched objects, document
-  fields, whose key is read inline) are written inline, and so is `__typename`; each of them takes graphql-core's `execute_field` as soon as
-  its value is not the plain case (null in a non-null field, a value the scalar would coerce
+  fields, whose key is read inline) are written inline, and so is `__typename`; each of them
+  takes graphql-core's `execute_field` as soon as its value is not the plain case (null in a non-null field, a value the scalar would coerce
   or refuse, a missing attribute, an object of the wrong type, an awaitable such as a
   mutation payload's computed figure). Resolvers, arguments, abstract types and lists of
   scalars take `execute_field` always. Errors, their paths and null propagation therefore
