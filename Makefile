@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Python 3.13 to build the venv with; empty = the first of python3.13, pyenv's 3.13.0, python3.
 PYTHON ?=
 
-.PHONY: venv dev test lint
+.PHONY: venv dev test test-fast lint
 
 venv: $(STAMP)
 
@@ -38,8 +38,16 @@ $(STAMP): pyproject.toml
 dev: venv
 	$(PY) -m app.cli dev
 
+# The whole suite, one test at a time (~4 min alone on 2 cores).
 test: venv
 	$(PY) -m pytest -q
+
+# The inner loop: everything but the tests marked `slow` (real API/worker/CLI processes, long
+# property searches), spread over TEST_WORKERS processes (pytest-xdist), each with its own
+# embedded MongoDB and Redis.
+TEST_WORKERS ?= 2
+test-fast: venv
+	$(PY) -m pytest -q -m "not slow" -n $(TEST_WORKERS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
