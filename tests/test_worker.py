@@ -172,7 +172,9 @@ async def test_worker_status_command_reports_stream_and_workers(servers: Servers
             assert worker.terminate() == 0
 
         assert status["stream"] == w.settings.stream_key
-        assert isinstance(status["length"], int)
+        # With the worker gone nothing trims: the command shows the stream's length as it is.
+        stopped = worker_status(w.settings)
+        assert stopped["length"] == await w.redis.xlen(w.settings.stream_key)
         assert status["dead_letters"] == 1
         assert status["outbox"] == 0
         (group,) = status["groups"]
@@ -189,8 +191,10 @@ async def test_worker_status_command_reports_stream_and_workers(servers: Servers
 
 async def test_workers_leave_the_status_when_they_stop_or_die(servers: Servers) -> None:
     """Heartbeats expire (as arq's health check does): a killed worker drops out after three
-    silent intervals; a stopped one shows as stopped, then drops out the same way."""
-    async with world(servers, worker_heartbeat_seconds=0.3) as w:
+    silent intervals; a stopped one shows as stopped, then drops out the same way. (Beats 2 s
+    apart: `books worker status` must start and read within the 6 s a heartbeat lives, also on
+    a loaded machine.)"""
+    async with world(servers, worker_heartbeat_seconds=2.0) as w:
         stopped, killed = start_worker(w.settings, "stops"), start_worker(w.settings, "dies")
         with running(stopped, killed):
 
@@ -205,7 +209,7 @@ async def test_workers_leave_the_status_when_they_stop_or_die(servers: Servers) 
             assert states()["stops"] == "stopped"
             killed.kill()
             key = PipelineNames.of(w.settings).heartbeats + "dies"
-            assert 0 < await w.redis.ttl(key) <= 1  # round(0.3 * 3) s, at least 1
+            assert 0 < await w.redis.ttl(key) <= 6  # round(2.0 * 3) s
 
             async def gone() -> bool:
                 return states() == {}
