@@ -3,7 +3,6 @@ crashed consumers, events that keep failing, an API dying between its write and 
 and Redis going away during mutations."""
 
 import asyncio
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +17,19 @@ from tests.support.pipeline import (
     World,
     entry_event,
     eventually,
-    lag_zero,
+    kill_inside_a_batch,
     ratings_script,
     until_exact,
-    wait_consumer,
     world,
 )
-from tests.support.processes import running, start_api, start_worker, status_of, worker_status
+from tests.support.processes import (
+    running,
+    start_api,
+    start_slow_worker,
+    start_worker,
+    status_of,
+    worker_status,
+)
 from tests.support.servers import own_redis
 
 pytestmark = pytest.mark.slow  # real API and worker processes
@@ -63,47 +68,44 @@ async def test_events_held_by_a_crashed_consumer_are_claimed(servers: Servers) -
         assert status["groups"][0]["lag"] == 0
 
 
-async def test_events_of_a_killed_worker_are_claimed_by_another(servers: Servers) -> None:
-    """A real worker is frozen while events are delivered to it, then SIGKILLed: a second worker
-    applies the events it held (after the idle time) and the rest of the stream."""
+async def test_events_of_a_worker_killed_inside_its_batch_are_claimed_by_another(
+    servers: Servers, tmp_path: Path
+) -> None:
+    """A real worker reads a batch and, while writing its figures, is stopped (SIGSTOP), found
+    holding the batch in the pending list, and SIGKILLed: after CLAIM_IDLE_MS a second worker
+    claims the batch and applies it with the rest of the stream."""
     async with world(servers, claim_idle_ms=1000, trim_interval_seconds=0.2) as w:
         book1, book2 = w.catalog.book(0), w.catalog.book(1)
         await w.stream.ensure_group()
         alice, _ = await w.client.sign_up()
         bob, _ = await w.client.sign_up()
-        # The victim waits a long time in each read, so it is almost always blocked in one.
-        victim = start_worker(w.settings, "victim", WORKER_BLOCK_MS="60000")
+        await rate(w.client, alice, book2, 2)
+        await rate(w.client, bob, book2, 4)  # two events waiting: the victim's first batch
+
+        hold = tmp_path / "hold"
+        victim = start_slow_worker(w.settings, "victim", hold_file=hold)
         with running(victim):
-            await wait_consumer(w, "victim", victim)
-            for _attempt in range(5):
-                victim.signal(signal.SIGSTOP)
-                # Redis hands the event to a victim blocked in a read before XADD returns.
-                await rate(w.client, alice, book2, 2)
-                if await w.pending("victim"):
-                    break
-                # It was frozen between two reads: let it apply the event, then try again.
-                victim.signal(signal.SIGCONT)
-                await eventually(lambda: lag_zero(w), "the victim to apply the event", victim)
-            else:
-                raise AssertionError("the victim never held an event")
-            await rate(w.client, alice, book1, 5)
-            await rate(w.client, bob, book1, 4)
-            held = await w.pending("victim")
-            victim.kill()
-        assert held >= 1
+            held = await kill_inside_a_batch(
+                w.redis, w.settings, victim, "victim", hold, lambda: asyncio.sleep(0)
+            )
+        assert held == 2
+        assert await w.pending("victim") == 2
+        stored = await w.store.books.find_one({"_id": w.catalog.books[1]})
+        assert stored["rating_stats"]["count"] == 0  # killed before its figures were written
+        await rate(w.client, alice, book1, 5)
 
         rescuer = start_worker(w.settings, "rescuer")
         with running(rescuer):
             expected = {
-                book1: book_figures(book1, {5: 1, 4: 1}, (0, 0, 2), reviews=0),
-                book2: book_figures(book2, {2: 1}, (0, 0, 1), reviews=0),
+                book1: book_figures(book1, {5: 1}, (0, 0, 1), reviews=0),
+                book2: book_figures(book2, {2: 1, 4: 1}, (0, 0, 2), reviews=0),
             }
             await until_exact(w, w.client, expected, rescuer)
             await eventually(lambda: _nothing_pending(w), "the pending list to drain", rescuer)
 
             async def claimed() -> dict[str, Any] | None:
                 mine = status_of(worker_status(w.settings), "rescuer")
-                return mine if mine and mine["claimed"] == held else None
+                return mine if mine and mine["claimed"] == 2 else None
 
             mine = await eventually(claimed, "`worker status` to show the claim", rescuer)
             assert mine["applied"] == 3

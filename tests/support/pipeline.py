@@ -3,10 +3,12 @@ them, a seeded catalog), raw reads of the stream and the group, waiting for cond
 mutation scripts with the figures they must lead to."""
 
 import asyncio
+import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bson import ObjectId
@@ -171,6 +173,39 @@ async def wait_blocked_reader(w: World, child: Child) -> None:
         return any(c.get("cmd") == "xreadgroup" and "b" in c.get("flags", "") for c in clients)
 
     await eventually(blocked, "a worker blocked in XREADGROUP", child)
+
+
+async def kill_inside_a_batch(
+    redis: Any,
+    settings: Settings,
+    worker: Child,
+    consumer: str,
+    hold_file: Path,
+    feed: Callable[[], Awaitable[object]],
+) -> int:
+    """Crash `worker` (a slow worker started with `hold_file`) inside a batch it read itself:
+    with the file present its next figure write holds (it prints HOLDING); `feed()` is called
+    until then (to give it events). It is stopped there (SIGSTOP), the stream's pending list
+    must show entries for `consumer`, and it is SIGKILLed. Returns how many entries it held.
+    """
+    hold_file.touch()
+    try:
+
+        async def holding() -> bool:
+            if "HOLDING" in worker.output():
+                return True
+            await feed()
+            return False
+
+        await eventually(holding, f"{worker.name} to hold a batch it read", worker)
+        worker.signal(signal.SIGSTOP)
+        key, group = settings.stream_key, settings.consumer_group
+        held = await redis.xpending_range(key, group, "-", "+", 10_000, consumername=consumer)
+        assert held, f"{worker.name} holds a batch, yet nothing is pending under {consumer}"
+        worker.kill()
+        return len(held)
+    finally:
+        hold_file.unlink(missing_ok=True)  # a successor under the same name must not hold
 
 
 async def lag_zero(w: World) -> bool:
