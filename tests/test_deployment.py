@@ -28,6 +28,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from app.cli import COMMANDS, parser
+from devtools.embedded import REDIS_PERSISTENCE
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -218,6 +219,9 @@ def test_redis_persists_append_only_and_has_a_healthcheck() -> None:
     command = as_argv(redis["command"])
     assert command[0] == "redis-server"
     assert command[command.index("--appendonly") + 1] == "yes"
+    # Acknowledged only once on disk: the API drops an event's outbox entry after its XADD.
+    assert command[command.index("--appendfsync") + 1] == "always"
+    assert command[1:] == list(REDIS_PERSISTENCE)  # as `make dev` runs it
     assert "redis-cli ping" in healthcheck_text(redis)
     assert any(str(v).endswith(":/data") for v in redis["volumes"])
     for name in APP_SERVICES:

@@ -110,12 +110,17 @@ class World:
 
 @asynccontextmanager
 async def world(
-    servers: Servers, redis_url: str | None = None, **overrides: Any
+    servers: Servers,
+    redis_url: str | None = None,
+    mongodb_url: str | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[World]:
-    """Settings of a database and stream of the test's own (Redis: the session's unless
-    `redis_url`), with workers waiting at most 0.2 s for events so housekeeping runs often."""
+    """Settings of a database and stream of the test's own (MongoDB and Redis: the session's
+    unless given), with workers waiting at most 0.2 s for events so housekeeping runs often."""
     overrides.setdefault("worker_block_ms", 200)
-    settings = app_settings(servers.mongodb_url, redis_url or servers.redis_url, **overrides)
+    settings = app_settings(
+        mongodb_url or servers.mongodb_url, redis_url or servers.redis_url, **overrides
+    )
     async with running_app(settings) as app:
         yield World(settings, app, await seed_catalog(app))
 
