@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Python 3.13 to build the venv with; empty = the first of python3.13, pyenv's 3.13.0, python3.
 PYTHON ?=
 
-.PHONY: venv dev test test-fast lint
+.PHONY: venv dev test test-fast test-soak lint
 
 venv: $(STAMP)
 
@@ -48,6 +48,15 @@ test: venv
 TEST_WORKERS ?= 2
 test-fast: venv
 	$(PY) -m pytest -q -m "not slow" -n $(TEST_WORKERS)
+
+# The pipeline property test at length (README "Tests"): SOAK_EXAMPLES scenarios of
+# SOAK_OPERATIONS operations (the default suite runs 12 of 10-40).
+SOAK_EXAMPLES ?= 200
+SOAK_OPERATIONS ?= 20-60
+test-soak: venv
+	PIPELINE_EXAMPLES=$(SOAK_EXAMPLES) PIPELINE_OPERATIONS=$(SOAK_OPERATIONS) $(PY) -m pytest -q \
+		tests/test_pipeline_properties.py::test_drained_aggregates_equal_the_recomputation \
+		--hypothesis-show-statistics
 
 lint: venv
 	$(VENV)/bin/ruff check .
