@@ -2,41 +2,48 @@
 # One image for the API (`books serve`, the default command), the workers (`books worker`) and
 # the one-shot commands (`books seed`, `books reconcile`). See docker-compose.yml.
 #
-# Stage 1 turns requirements.lock (every runtime dependency pinned with its hashes) into
-# wheels and builds the project's own wheel; stage 2 installs them into a clean slim image,
-# without a compiler, and runs as an unprivileged user.
+# Stage 1 installs the runtime dependencies from uv.lock (the one lock of the project, with
+# hashes; no extras, so no development-only package such as mongoeco) and the project into a
+# virtual environment; stage 2 copies that environment into a clean slim image, without a
+# compiler or uv, and runs as an unprivileged user.
 
 ARG PYTHON_IMAGE=python:3.13-slim
+ARG UV_VERSION=0.13.9
 
 # --- builder ----------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS builder
+ARG UV_VERSION
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PIP_NO_CACHE_DIR=1
+    PIP_NO_CACHE_DIR=1 \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_PROJECT_ENVIRONMENT=/opt/venv
 
+RUN pip install "uv==${UV_VERSION}"
 WORKDIR /src
 
-# Dependencies first: this layer is rebuilt only when the lock file changes. Binary wheels
-# only (every locked package has a manylinux wheel), so nothing is ever compiled here either.
-COPY requirements.lock ./
-RUN pip wheel --require-hashes --only-binary :all: --wheel-dir /wheels -r requirements.lock
+# Dependencies first: this layer is rebuilt only when the lock changes. --locked fails the
+# build if uv.lock does not match pyproject.toml; wheels only, so nothing is compiled here.
+COPY pyproject.toml uv.lock ./
+RUN uv sync --locked --no-install-project --no-editable --no-build
 
-# The project itself (no dependencies: they are the locked wheels above).
-COPY pyproject.toml README.md ./
+# The project itself, as a regular (not editable) install into the same environment.
+COPY README.md ./
 COPY app ./app
 COPY devtools ./devtools
 COPY service ./service
 COPY schema ./schema
 COPY workers ./workers
-RUN pip wheel --no-deps --wheel-dir /wheels/project .
+RUN uv sync --locked --no-editable
 
 # --- runtime ----------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
 
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PIP_NO_CACHE_DIR=1 \
+    PATH=/opt/venv/bin:$PATH \
     HOST=0.0.0.0 \
     PORT=8000
 
@@ -44,15 +51,10 @@ RUN groupadd --system --gid 10001 books \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin books
 
-# The wheels are bind-mounted from the builder, not copied: they never become a layer here.
-# Locked dependencies are installed with their hashes checked; the project wheel (built
-# above, so it has no hash in the lock) goes in afterwards without resolving anything.
-# The imports at the end fail the build if the lock misses a module the code needs.
-RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
-    --mount=type=bind,source=requirements.lock,target=/tmp/requirements.lock \
-    pip install --no-index --find-links /wheels --require-hashes -r /tmp/requirements.lock \
- && pip install --no-index --no-deps /wheels/project/*.whl \
- && python -c "import app.asgi, app.cli, workers.runner" \
+# The environment built above (the interpreter's path is the same in both stages). The
+# imports fail the build if the lock misses a module the code needs.
+COPY --from=builder /opt/venv /opt/venv
+RUN python -c "import app.asgi, app.cli, workers.runner" \
  && books --help > /dev/null
 
 WORKDIR /app

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import orjson
 
@@ -97,6 +98,34 @@ async def _worker_status(settings: Settings) -> int:
     return 0
 
 
+async def _load_manifest(path: Path, settings: Settings) -> int:
+    from redis.exceptions import RedisError
+
+    from service.persisted_queries import ManifestError, PersistedQueries, register_manifest
+    from service.services import MissingSetting, redis_client
+
+    try:
+        redis = redis_client(settings)
+    except MissingSetting as error:
+        print(f"books persisted-queries: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    try:
+        count = await register_manifest(PersistedQueries.from_settings(redis, settings), path)
+    except (ManifestError, OSError, RedisError) as error:
+        print(f"books persisted-queries: {error}", file=sys.stderr)
+        return 1
+    finally:
+        await redis.aclose()
+    print(f"registered {count} documents from {path}")
+    return 0
+
+
+def persisted_queries(args: argparse.Namespace, settings: Settings) -> int:
+    """`books persisted-queries load FILE`: the documents every API process then accepts by
+    hash, also with PERSISTED_QUERIES_ONLY=true (the API registers its own SPA's manifest)."""
+    return asyncio.run(_load_manifest(args.file, settings))
+
+
 def worker(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "status":
         return asyncio.run(_worker_status(settings))
@@ -105,12 +134,25 @@ def worker(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run(settings, args.name))
 
 
+def events(args: argparse.Namespace, settings: Settings) -> int:
+    from app import events_cli
+
+    if args.action == "groups":
+        return events_cli.groups(settings)
+    return events_cli.tail(settings, args.type)
+
+
 COMMANDS: dict[str, tuple[Handler, str]] = {
     "dev": (dev, "run API, worker and embedded MongoDB + Redis"),
     "serve": (serve, "serve the API with uvicorn (MONGODB_URL, REDIS_URL)"),
     "seed": (seed, "load the seed-page demo data once, then reconcile"),
     "reconcile": (reconcile, "recompute every aggregate; report drift"),
     "worker": (worker, "consume the event stream (or `worker status`)"),
+    "events": (events, "print events as they arrive (`tail`), or the consumer groups (`groups`)"),
+    "persisted-queries": (
+        persisted_queries,
+        "`load FILE`: register a trusted-documents manifest (REDIS_URL)",
+    ),
 }
 
 
@@ -129,9 +171,24 @@ def parser() -> argparse.ArgumentParser:
                 action="store_true",
                 help=f"only report: exit {EXIT_DRIFT} on drift, {EXIT_FAILURE} on failure",
             )
+        elif name == "persisted-queries":
+            command.add_argument("action", choices=["load"])
+            command.add_argument(
+                "file",
+                type=Path,
+                help="persisted-documents.json ({sha256: document}) or an Apollo persisted-query"
+                " list",
+            )
         elif name == "worker":
             command.add_argument("action", nargs="?", choices=["run", "status"], default="run")
             command.add_argument("--name", default=None, help="consumer name (default: host-pid)")
+        elif name == "events":
+            command.add_argument("action", choices=["tail", "groups"])
+            command.add_argument(
+                "--type",
+                action="append",
+                help="tail: only events of this type (repeatable), e.g. rating.set",
+            )
     return root
 
 

@@ -51,5 +51,5 @@ async def metrics(request: Request) -> Response:
         status = await services.pipeline.status(await outbox_size(services.store))
     except Exception:  # metrics stay available when Redis (or MongoDB) is not
         status = None
-    registry.set_pipeline(status)
+    registry.set_pipeline(status, services.pipeline.names.group)
     return Response(generate_latest(registry.registry), media_type=CONTENT_TYPE_LATEST)

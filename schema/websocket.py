@@ -7,28 +7,56 @@ standard clients (graphql-ws, and through it Apollo Client, urql and Relay) expe
   Blobs and fail with "Message is missing the 'type' property");
 - the viewer comes from `connection_init`'s `payload.authorization` ("Bearer <token>"), the
   only place a browser can put it, else from the upgrade request's Authorization header; an
-  invalid or expired token in the payload closes the socket with 4403 Forbidden.
+  invalid or expired token in the payload closes the socket with 4403 Forbidden;
+- with PERSISTED_QUERIES_ONLY, an operation whose text is not a registered document's exact
+  text is answered with an `error` message and never runs (over HTTP the transport checks
+  before anything runs; here Strawberry's handler would go straight to execution).
 """
 
 from typing import Any
 
 import orjson
+from graphql import GraphQLError
+from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.types.unset import UNSET, UnsetType
 
 from schema.context import Context, Viewer
 from schema.definition import BookSchema
 from schema.loaders import Loaders
+from service.errors import ServiceError, ServiceUnavailable
 from service.logs import request_id_var
 from service.services import Services
 
 
+class TrustedDocumentsHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        persisted = self.context.services.persisted
+        if persisted.only_persisted and self.connection_acknowledged:
+            try:
+                await persisted.resolve(message["payload"].get("query"), None)
+            except (ServiceError, RedisError, OSError) as refused:
+                if not isinstance(refused, ServiceError):
+                    refused = ServiceUnavailable("registered documents cannot be checked now")
+                error = GraphQLError(refused.message, extensions=refused.extensions)
+                await self.send_message(
+                    {"id": message["id"], "type": "error", "payload": [error.formatted]}
+                )
+                return
+        await super().handle_subscribe(message)
+
+
 class GraphQLWebSocket(GraphQL[Context, None]):
     loaders_class: type[Loaders] = Loaders
+    graphql_transport_ws_handler_class = TrustedDocumentsHandler
 
     def __init__(self, schema: BookSchema, allowed_origins: list[str]) -> None:
         super().__init__(

@@ -38,11 +38,18 @@ class Metrics:
         self.stream_length = Gauge(
             "events_stream_length", "Events in the stream", registry=self.registry
         )
+        # Per consumer group: ours and every other team's (a slow group shows here).
         self.pending = Gauge(
-            "events_pending", "Delivered, unacknowledged events", registry=self.registry
+            "events_pending",
+            "Events delivered to the group's consumers, not yet acknowledged",
+            ["group"],
+            registry=self.registry,
         )
         self.lag = Gauge(
-            "events_lag", "Events not yet delivered to the group", registry=self.registry
+            "events_lag",
+            "Events not yet delivered to the group (NaN when Redis cannot tell)",
+            ["group"],
+            registry=self.registry,
         )
         self.dead_letters = Gauge(
             "events_dead_letters", "Events in the dead-letter stream", registry=self.registry
@@ -54,16 +61,10 @@ class Metrics:
             "events_outbox", "Changes waiting in the outbox", registry=self.registry
         )
         self._names: set[str] = set()
+        self._groups: set[str] = set()  # the groups of the last scrape that could read them
 
     def pipeline_gauges(self) -> tuple[Gauge, ...]:
-        return (
-            self.stream_length,
-            self.pending,
-            self.lag,
-            self.dead_letters,
-            self.applied,
-            self.outbox,
-        )
+        return (self.stream_length, self.dead_letters, self.applied, self.outbox)
 
     def operation_label(self, name: str | None) -> str:
         """Client-chosen names, bounded so a client cannot blow up the label set."""
@@ -77,17 +78,27 @@ class Metrics:
             self._names.add(name)
         return name
 
-    def set_pipeline(self, status: dict[str, Any] | None) -> None:
+    def set_pipeline(self, status: dict[str, Any] | None, own_group: str) -> None:
         """The pipeline gauges; NaN when unknown (Redis or MongoDB unreachable), never the
-        figures of the last scrape that could read them."""
+        figures of the last scrape that could read them. Per-group gauges: one series per
+        group the stream has now (a destroyed group's series goes); when unknown, NaN for
+        `own_group` (the workers') and the groups last seen."""
+        self.pending.clear()
+        self.lag.clear()
         if status is None:
             for gauge in self.pipeline_gauges():
                 gauge.set(math.nan)
+            for group in self._groups | {own_group}:
+                self.pending.labels(group).set(math.nan)
+                self.lag.labels(group).set(math.nan)
             return
         self.stream_length.set(status["length"])
         self.dead_letters.set(status["dead_letters"])
-        self.pending.set(sum(g["pending"] for g in status["groups"]))
-        self.lag.set(sum(g["lag"] or 0 for g in status["groups"]))
+        self._groups = {g["name"] for g in status["groups"]}
+        for group in status["groups"]:
+            self.pending.labels(group["name"]).set(group["pending"])
+            lag = group["lag"]
+            self.lag.labels(group["name"]).set(math.nan if lag is None else lag)
         self.applied.set(sum(w.get("applied", 0) for w in status["workers"]))
         self.outbox.set(status["outbox"])
 

@@ -7,14 +7,18 @@ documents it has seen in memory: a known hash costs no Redis round trip and can 
 """
 
 import hashlib
+import json
 import logging
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from service.errors import BadUserInput, ServiceError
+from service.settings import Settings
 
 log = logging.getLogger(__name__)
 KNOWN_IN_MEMORY = 1024
@@ -56,6 +60,18 @@ class PersistedQueries:
         self.ttl_seconds = ttl_seconds
         self.only_persisted = only_persisted
         self._known: OrderedDict[str, str] = OrderedDict()
+        # Documents registered ahead of time by this process: never evicted, so they stay
+        # served even when Redis was unreachable as they were registered.
+        self._trusted: dict[str, str] = {}
+
+    @classmethod
+    def from_settings(cls, redis: Redis, settings: Settings) -> "PersistedQueries":
+        return cls(
+            redis,
+            f"{settings.redis_prefix}:pq",
+            settings.persisted_query_ttl_seconds,
+            settings.persisted_queries_only,
+        )
 
     def _key(self, digest: str) -> str:
         return f"{self.prefix}:{digest}"
@@ -67,7 +83,7 @@ class PersistedQueries:
             self._known.popitem(last=False)
 
     async def _stored(self, digest: str) -> str | None:
-        document = self._known.get(digest)
+        document = self._trusted.get(digest) or self._known.get(digest)
         if document is not None:
             return document
         stored = await self.redis.get(self._key(digest))
@@ -119,7 +135,74 @@ class PersistedQueries:
 
     async def register(self, document: str) -> str:
         """Store a document ahead of time, with no expiry (trusted documents)."""
-        digest = sha256_of(document)
-        await self.redis.set(self._key(digest), document)
-        self._remember(digest, document)
+        [digest] = await self.register_all([document])
         return digest
+
+    async def register_all(self, documents: Iterable[str]) -> list[str]:
+        """Store documents ahead of time, with no expiry, in one Redis round trip; their
+        digests. This process serves them from then on even when Redis fails (RedisError is
+        raised after they were taken in memory)."""
+        by_digest = {sha256_of(document): document for document in documents}
+        self._trusted.update(by_digest)
+        if by_digest:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for digest, document in by_digest.items():
+                    pipe.set(self._key(digest), document)
+                await pipe.execute()
+        return list(by_digest)
+
+
+# --- trusted-document manifests ----------------------------------------------------------------
+
+
+class ManifestError(ValueError):
+    """A manifest file that is not one of the formats below, or whose hash is not its document's."""
+
+
+APOLLO_MANIFEST_FORMAT = "apollo-persisted-query-manifest"
+
+
+def read_manifest(path: Path) -> dict[str, str]:
+    """{sha256 hex: document} from a manifest file in either format clients write:
+
+    - graphql-codegen's `persistedDocuments` (the SPA's `persisted-documents.json`):
+      `{"<hash>": "<document>"}`, the hash plain hex or prefixed "sha256:";
+    - Apollo's persisted-query list: `{"format": "apollo-persisted-query-manifest",
+      "version": 1, "operations": [{"id": "<hash>", "body": "<document>", ...}]}`.
+
+    Every hash must be the SHA-256 of its document's exact text: that is what a client sends
+    and what the API looks documents up by.
+    """
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ManifestError(f"{path} is not JSON: {error}") from None
+    pairs: list[tuple[object, object]]
+    if isinstance(content, dict) and content.get("format") == APOLLO_MANIFEST_FORMAT:
+        operations = content.get("operations")
+        if not isinstance(operations, list) or not all(isinstance(o, dict) for o in operations):
+            raise ManifestError(f"{path}: 'operations' must be a list of objects")
+        pairs = [(o.get("id"), o.get("body")) for o in operations]
+    elif isinstance(content, dict):
+        pairs = list(content.items())
+    else:
+        raise ManifestError(f"{path}: expected a JSON object of hash -> document")
+    documents: dict[str, str] = {}
+    for digest, document in pairs:
+        if not isinstance(digest, str) or not isinstance(document, str):
+            raise ManifestError(f"{path}: every entry needs a string hash and a string document")
+        hex_digest = digest.removeprefix("sha256:").lower()
+        if sha256_of(document) != hex_digest:
+            raise ManifestError(f"{path}: {digest} is not the SHA-256 of its document")
+        documents[hex_digest] = document
+    return documents
+
+
+async def register_manifest(persisted: PersistedQueries, path: Path) -> int:
+    """Register every document of a manifest file (see read_manifest); how many there were.
+
+    Raises ManifestError for a bad file (nothing is registered), OSError when it cannot be
+    read, RedisError when Redis cannot store them (this process serves them anyway)."""
+    documents = read_manifest(path)
+    await persisted.register_all(documents.values())
+    return len(documents)

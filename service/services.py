@@ -53,13 +53,16 @@ class Services:
         return self.settings.jwt_secret
 
 
-def redis_client(settings: Settings) -> Redis:
+def redis_client(settings: Settings, name: str | None = None) -> Redis:
+    """`name`: the connections' client name (CLIENT LIST shows it)."""
     if not settings.redis_url:
         raise MissingSetting("REDIS_URL is not set (use `books dev` for the embedded servers)")
     connect = settings.redis_timeout_ms / 1000
     # A worker's XREADGROUP blocks up to WORKER_BLOCK_MS on the server: reads must outlast it.
     read = (settings.redis_timeout_ms + settings.worker_block_ms) / 1000
-    return Redis.from_url(settings.redis_url, socket_timeout=read, socket_connect_timeout=connect)
+    return Redis.from_url(
+        settings.redis_url, socket_timeout=read, socket_connect_timeout=connect, client_name=name
+    )
 
 
 def rate_limiter(settings: Settings) -> RateLimiter | None:
@@ -129,12 +132,7 @@ async def open_services(
             pipeline=Pipeline(redis, names, settings.worker_heartbeat_seconds),
             commands=commands,
             stats_hub=hub,
-            persisted=PersistedQueries(
-                redis,
-                f"{settings.redis_prefix}:pq",
-                settings.persisted_query_ttl_seconds,
-                settings.persisted_queries_only,
-            ),
+            persisted=PersistedQueries.from_settings(redis, settings),
             response_cache=cache,
             rate_limiter=rate_limiter(settings),
             metrics=Metrics(),

@@ -8,14 +8,16 @@ from seeing each other's data.
 """
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from uuid import uuid4
 
 import pytest
 
 from devtools.demo.loader import load_demo
 from devtools.embedded import Servers, embedded_servers
+from service.publisher import EventPublisher
 from tests.support.app import AppUnderTest, DemoApp, GraphQLClient, app_settings, running_app
+from tests.support.event_contract import CONTRACT, CONTRACT_PATH
 from workers.reconcile import reconcile
 
 
@@ -34,6 +36,35 @@ def servers() -> Iterator[Servers]:
 def unique_db_name() -> str:
     """A database name of this test's own."""
     return f"t_{uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def appended_events() -> Iterator[list[dict[str, str]]]:
+    """Every event an in-process API (or sweep) appends to a stream during the session."""
+    appended: list[dict[str, str]] = []
+    append = EventPublisher.append
+
+    async def observed(self: EventPublisher, fields: Mapping[str, str]) -> bool:
+        taken = await append(self, fields)
+        if taken:
+            appended.append(dict(fields))
+        return taken
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(EventPublisher, "append", observed)
+        yield appended
+
+
+@pytest.fixture(autouse=True)
+def appended_events_match_the_contract(appended_events: list[dict[str, str]]) -> Iterator[None]:
+    """After each test, every event appended meanwhile matches contract/events.asyncapi.yaml:
+    the test fails on the first that does not, naming its type and field."""
+    yield
+    batch = list(appended_events)
+    appended_events.clear()
+    for fields in batch:
+        problem = CONTRACT.violation(fields)
+        assert problem is None, f"appended event departs from {CONTRACT_PATH.name}: {problem}"
 
 
 # --- Application fixtures (other engineers: add below) ----------------------------------------

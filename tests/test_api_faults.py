@@ -290,7 +290,8 @@ async def test_redis_outage_keeps_reads_and_writes_and_everything_resumes(
                     # /metrics answers; what it cannot read from Redis is unknown, not stale.
                     metrics = await http.get(f"{open_api.url}/metrics")
                     assert metrics.status_code == 200
-                    assert "events_lag NaN" in metrics.text.splitlines()
+                    group = w.settings.consumer_group
+                    assert f'events_lag{{group="{group}"}} NaN' in metrics.text.splitlines()
                     # Fail closed: refused, with a code that blames the service.
                     for query, variables, token in (
                         (BOOK_PAGE, {"id": book}, None),

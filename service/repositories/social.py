@@ -29,6 +29,18 @@ async def _insert_edge(collection: AsyncCollection, key: Document) -> bool:
     return result.upserted_id is not None
 
 
+def _review_event(kind: EventType, user_id: ObjectId, review: Document, **change: str) -> Event:
+    """An event about a review: the ids of its book and its owner come along (the review is
+    read anyway), so a consumer can tell a review's owner without asking the API."""
+    return Event(
+        type=kind,
+        user_id=str(user_id),
+        book_id=str(review["book_id"]),
+        review_id=str(review["_id"]),
+        change={"reviewOwnerId": str(review["user_id"]), **change},
+    )
+
+
 # --- likes -------------------------------------------------------------------------------
 
 
@@ -36,7 +48,7 @@ async def like(
     store: Store, publisher: EventPublisher, user_id: ObjectId, review_id: ObjectId
 ) -> Document:
     review = await entries.require(store, review_id)
-    event = Event(type=EventType.LIKE_ADDED, user_id=str(user_id), review_id=str(review_id))
+    event = _review_event(EventType.LIKE_ADDED, user_id, review)
     async with publisher.change(event) as change:
         if not await _insert_edge(store.likes, {"user_id": user_id, "review_id": review_id}):
             change.discard()
@@ -47,7 +59,7 @@ async def unlike(
     store: Store, publisher: EventPublisher, user_id: ObjectId, review_id: ObjectId
 ) -> Document:
     review = await entries.require(store, review_id)
-    event = Event(type=EventType.LIKE_REMOVED, user_id=str(user_id), review_id=str(review_id))
+    event = _review_event(EventType.LIKE_REMOVED, user_id, review)
     async with publisher.change(event) as change:
         result = await store.likes.delete_one({"user_id": user_id, "review_id": review_id})
         if result.deleted_count == 0:
@@ -70,7 +82,7 @@ async def liked_review_ids(
 async def add_comment(
     store: Store, publisher: EventPublisher, user_id: ObjectId, review_id: ObjectId, text: str
 ) -> Document:
-    await entries.require(store, review_id)
+    review = await entries.require(store, review_id)
     comment: Document = {
         "_id": ObjectId(),
         "review_id": review_id,
@@ -78,7 +90,7 @@ async def add_comment(
         "text": text,
         "created_at": now(),
     }
-    event = Event(type=EventType.COMMENT_ADDED, user_id=str(user_id), review_id=str(review_id))
+    event = _review_event(EventType.COMMENT_ADDED, user_id, review, commentId=str(comment["_id"]))
     async with publisher.change(event):
         await store.comments.insert_one(comment)
     return comment
@@ -93,7 +105,10 @@ async def delete_comment(
     if comment["user_id"] != user_id:
         raise Forbidden("only the comment's author can delete it", field="id")
     event = Event(
-        type=EventType.COMMENT_DELETED, user_id=str(user_id), review_id=str(comment["review_id"])
+        type=EventType.COMMENT_DELETED,
+        user_id=str(user_id),
+        review_id=str(comment["review_id"]),
+        change={"commentId": str(comment_id)},
     )
     async with publisher.change(event):
         await store.comments.delete_one({"_id": comment_id})

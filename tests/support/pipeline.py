@@ -3,6 +3,7 @@ them, a seeded catalog), raw reads of the stream and the group, waiting for cond
 mutation scripts with the figures they must lead to."""
 
 import asyncio
+import json
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -15,6 +16,7 @@ from bson import ObjectId
 
 from devtools.embedded import Servers
 from service.events import Event, EventType
+from service.pipeline import PipelineNames
 from service.settings import Settings
 from tests.support.app import AppUnderTest, GraphQLClient, app_settings, running_app
 from tests.support.documents import Catalog, seed_catalog
@@ -213,6 +215,22 @@ async def kill_inside_a_batch(
         hold_file.unlink(missing_ok=True)  # a successor under the same name must not hold
 
 
+async def trims(w: World, worker: str) -> int:
+    """How many times `worker` has trimmed the stream (its heartbeat counts them)."""
+    raw = await w.redis.get(PipelineNames.of(w.settings).heartbeats + worker)
+    return int(json.loads(raw)["trims"]) if raw else 0
+
+
+async def another_trim(w: World, worker: Child, name: str) -> None:
+    """Until the worker has trimmed the stream once more."""
+    before = await trims(w, name)
+
+    async def trimmed() -> bool:
+        return await trims(w, name) > before
+
+    await eventually(trimmed, f"another trim by {name}", worker)
+
+
 async def lag_zero(w: World) -> bool:
     """The group has delivered every entry and nothing is pending."""
     group = await w.group()
@@ -314,6 +332,11 @@ async def ratings_script(
 
 
 def entry_event(user: ObjectId | str, book: ObjectId | str, **fields: str) -> dict[str, str]:
-    """Stream fields of a rating event, as the API publishes them (overridable)."""
-    event = Event(type=EventType.RATING_SET, user_id=str(user), book_id=str(book))
+    """Stream fields of a rating event, shaped as the API publishes them (overridable)."""
+    event = Event(
+        type=EventType.RATING_SET,
+        user_id=str(user),
+        book_id=str(book),
+        change={"stars": 3, "previous": None},
+    )
     return event.to_fields() | fields

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,8 @@ LOGS = Path(os.environ.get("TEST_LOG_DIR", "/tmp/books-test-logs"))
 class Child:
     name: str
     process: subprocess.Popen[bytes]
-    log: Path
+    log: Path  # stderr, and stdout unless `out` is set
+    out: Path | None = None
 
     def signal(self, sig: int) -> None:
         if self.process.poll() is None:
@@ -47,19 +48,31 @@ class Child:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def stdout_lines(self) -> list[str]:
+        """What the program wrote to its own stdout (`separate_stdout`), line by line."""
+        assert self.out is not None
+        return self.out.read_text(errors="replace").splitlines()
 
-def start_python(name: str, args: list[str], env: dict[str, str]) -> Child:
-    """`python ARGS` (this interpreter) as a child logging to a file of its own."""
+
+def start_python(
+    name: str, args: list[str], env: dict[str, str], separate_stdout: bool = False
+) -> Child:
+    """`python ARGS` (this interpreter) as a child logging to a file of its own; with
+    `separate_stdout`, its stdout goes to a file of its own (`Child.stdout_lines`)."""
     LOGS.mkdir(parents=True, exist_ok=True)
     log = LOGS / f"{name}-{os.getpid()}-{time.monotonic_ns()}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, *args], env=env, stdout=out, stderr=out)
-    return Child(name, process, log)
+    out = log.with_suffix(".out") if separate_stdout else None
+    with log.open("wb") as err, out.open("wb") if out else nullcontext(err) as stdout:
+        argv = [sys.executable, *args]
+        process = subprocess.Popen(argv, env=env, stdout=stdout, stderr=err)
+    return Child(name, process, log, out)
 
 
-def start_child(name: str, args: list[str], env: dict[str, str]) -> Child:
+def start_child(
+    name: str, args: list[str], env: dict[str, str], separate_stdout: bool = False
+) -> Child:
     """`books ARGS` as a child."""
-    return start_python(name, ["-m", "app.cli", *args], env)
+    return start_python(name, ["-m", "app.cli", *args], env, separate_stdout)
 
 
 def start_worker(settings: Settings, name: str, **extra: str) -> Child:
@@ -160,17 +173,22 @@ def running(*children: Child) -> Iterator[None]:
                 child.kill()
 
 
-def worker_status(settings: Settings) -> dict[str, Any]:
-    """`books worker status`, run as a command, parsed."""
+def books_json(settings: Settings, *args: str) -> Any:
+    """`books ARGS`, run as a command that must succeed, its JSON output parsed."""
     done = subprocess.run(
-        [sys.executable, "-m", "app.cli", "worker", "status"],
+        [sys.executable, "-m", "app.cli", *args],
         env=settings_env(settings),
         capture_output=True,
         timeout=60,
         check=False,
     )
     assert done.returncode == 0, done.stderr.decode(errors="replace")
-    return json.loads(done.stdout)  # type: ignore[no-any-return]
+    return json.loads(done.stdout)
+
+
+def worker_status(settings: Settings) -> dict[str, Any]:
+    """`books worker status`, run as a command, parsed."""
+    return books_json(settings, "worker", "status")  # type: ignore[no-any-return]
 
 
 def status_of(status: dict[str, Any], worker: str) -> dict[str, Any] | None:
