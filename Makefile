@@ -22,7 +22,7 @@ export UV_PYTHON_DOWNLOADS := never
 # say how to install it.
 NODE_PROJECTS := tests/clients web
 
-.PHONY: venv node-deps dev test test-fast lint lock
+.PHONY: venv node-deps dev test test-fast test-soak lint lock
 
 venv: $(STAMP)
 
@@ -57,12 +57,25 @@ lock: | $(UV_STAMP)
 dev: venv
 	$(PY) -m app.cli dev
 
+# The whole suite, one test at a time.
 test: venv node-deps
 	$(PY) -m pytest -q
 
-# Without the tests marked slow (real API/worker processes, the JavaScript clients, the browser).
+# The inner loop: everything but the tests marked `slow` (real API/worker/CLI processes, the
+# JavaScript clients, the browser, long property searches), spread over TEST_WORKERS processes
+# (pytest-xdist), each with its own embedded MongoDB and Redis.
+TEST_WORKERS ?= 2
 test-fast: venv
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" -n $(TEST_WORKERS)
+
+# The pipeline property test at length (README "Tests"): SOAK_EXAMPLES scenarios of
+# SOAK_OPERATIONS operations (the default suite runs 12 of 10-40).
+SOAK_EXAMPLES ?= 200
+SOAK_OPERATIONS ?= 20-60
+test-soak: venv
+	PIPELINE_EXAMPLES=$(SOAK_EXAMPLES) PIPELINE_OPERATIONS=$(SOAK_OPERATIONS) $(PY) -m pytest -q \
+		tests/test_pipeline_properties.py::test_drained_aggregates_equal_the_recomputation \
+		--hypothesis-show-statistics
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -225,6 +225,14 @@ def _log_since(log: IO[bytes], offset: int, limit: int = 2000) -> str:
     return log.read().decode(errors="replace")[-limit:]
 
 
+# Append-only persistence that loses nothing Redis acknowledged: with `appendfsync always`
+# Redis answers a write only once it is on disk (one fsync per event-loop turn, shared by the
+# writes of that turn). The default, everysec, can lose the last second or two of acknowledged
+# writes in a crash; an XADD among them would be lost for good, because the API deletes an
+# event's outbox entry once XADD has succeeded. docker-compose.yml runs Redis the same way.
+REDIS_PERSISTENCE = ("--appendonly", "yes", "--appendfsync", "always")
+
+
 def start_redis(data_dir: Path | None, timeout: float = START_TIMEOUT) -> ManagedProcess:
     """Start redis-server on a free port: AOF in DATA/redis when given, else nothing on disk."""
     binary = redis_server_binary()
@@ -236,7 +244,7 @@ def start_redis(data_dir: Path | None, timeout: float = START_TIMEOUT) -> Manage
     else:
         redis_dir = data_dir.resolve() / "redis"
         redis_dir.mkdir(parents=True, exist_ok=True)
-        args += ["--appendonly", "yes", "--dir", str(redis_dir)]
+        args += [*REDIS_PERSISTENCE, "--dir", str(redis_dir)]
         log = (redis_dir / "redis.log").open("a+b")
     try:
         for _attempt in range(3):  # free_port() can race with another process binding it

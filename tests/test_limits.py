@@ -1,5 +1,5 @@
 """GraphQL abuse limits, through GraphQL over HTTP on the real app: each refusal comes before
-execution (a mutation inside a refused document writes nothing: collection counts and the
+execution (a mutation inside a refused document writes nothing: every stored document and the
 event stream are compared) and the same document just inside the limit runs.
 
 Limits under test (service/settings.py): max_query_depth, max_aliases, max_tokens,

@@ -5,7 +5,7 @@ run here: these tests check the source documents and the fields read from them.
 """
 
 from tests.support.app import AppUnderTest, GraphQLClient
-from tests.support.documents import gid, insert_author, insert_book, oid_of
+from tests.support.documents import gid, insert_author, insert_book, oid_of, quick_user
 from tests.support.operations import (
     CLEAR,
     COMMENT,
@@ -61,7 +61,7 @@ async def test_rate_book_creates_then_updates_one_entry(
     app: AppUnderTest, gql: GraphQLClient
 ) -> None:
     book = await insert_book(app)
-    token, user_id = await gql.sign_up()
+    token, user_id = await quick_user(app)
     first = (await gql.data(RATE, {"b": gid("Book", book), "s": 4}, token))["rateBook"]
     assert first["rating"] == 4
     assert first["shelf"] == "READ"  # a rating implies the book was read
@@ -88,7 +88,7 @@ async def test_clear_rating_keeps_an_entry_that_still_has_a_shelf(
     app: AppUnderTest, gql: GraphQLClient
 ) -> None:
     book = await insert_book(app)
-    token, _ = await gql.sign_up()
+    token, _ = await quick_user(app)
     rated = (await gql.data(RATE, {"b": gid("Book", book), "s": 5}, token))["rateBook"]
     cleared = (await gql.data(CLEAR, {"b": gid("Book", book)}, token))["clearRating"]
     assert cleared is not None
@@ -104,7 +104,7 @@ async def test_clear_rating_deletes_an_entry_left_empty(
     app: AppUnderTest, gql: GraphQLClient
 ) -> None:
     book = await insert_book(app)
-    token, _ = await gql.sign_up()
+    token, _ = await quick_user(app)
     await gql.data(RATE, {"b": gid("Book", book), "s": 3}, token)
     off_shelf = (await gql.data(SHELF, {"b": gid("Book", book), "s": None}, token))["setShelf"]
     assert off_shelf is not None  # the rating still holds the entry
@@ -120,7 +120,7 @@ async def test_clear_rating_without_an_entry_returns_null(
     app: AppUnderTest, gql: GraphQLClient
 ) -> None:
     book = await insert_book(app)
-    token, _ = await gql.sign_up()
+    token, _ = await quick_user(app)
     assert (await gql.data(CLEAR, {"b": gid("Book", book)}, token))["clearRating"] is None
     assert await app.services.store.reviews.count_documents({}) == 0
 
@@ -132,7 +132,7 @@ async def test_set_shelf_creates_moves_and_removes_the_entry(
     app: AppUnderTest, gql: GraphQLClient
 ) -> None:
     book = await insert_book(app)
-    token, _ = await gql.sign_up()
+    token, _ = await quick_user(app)
     want = (await gql.data(SHELF, {"b": gid("Book", book), "s": "WANT_TO_READ"}, token))["setShelf"]
     assert want["shelf"] == "WANT_TO_READ"
     assert want["rating"] is None
@@ -159,7 +159,7 @@ async def test_set_shelf_on_a_rated_entry_keeps_the_rating(
     app: AppUnderTest, gql: GraphQLClient
 ) -> None:
     book = await insert_book(app)
-    token, _ = await gql.sign_up()
+    token, _ = await quick_user(app)
     await gql.data(RATE, {"b": gid("Book", book), "s": 4}, token)
     moved = (await gql.data(SHELF, {"b": gid("Book", book), "s": "WANT_TO_READ"}, token))[
         "setShelf"
@@ -171,7 +171,7 @@ async def test_set_shelf_null_without_an_entry_returns_null(
     app: AppUnderTest, gql: GraphQLClient
 ) -> None:
     book = await insert_book(app)
-    token, _ = await gql.sign_up()
+    token, _ = await quick_user(app)
     assert (await gql.data(SHELF, {"b": gid("Book", book), "s": None}, token))["setShelf"] is None
     assert await app.services.store.reviews.count_documents({}) == 0
 
@@ -180,7 +180,7 @@ async def test_set_shelf_lists_the_entry_on_the_users_shelf(
     app: AppUnderTest, gql: GraphQLClient
 ) -> None:
     first, second = await insert_book(app, "First"), await insert_book(app, "Second")
-    token, _ = await gql.sign_up("shelver")
+    token, _ = await quick_user(app, "shelver")
     await gql.data(SHELF, {"b": gid("Book", first), "s": "WANT_TO_READ"}, token)
     await gql.data(SHELF, {"b": gid("Book", second), "s": "READ"}, token)
     data = await gql.data(
@@ -198,7 +198,7 @@ async def test_write_review_creates_with_rating_and_spoiler(
     app: AppUnderTest, gql: GraphQLClient
 ) -> None:
     book = await insert_book(app)
-    token, user_id = await gql.sign_up()
+    token, user_id = await quick_user(app)
     review = await write_review(gql, token, book, "  Loved it.  ", rating=5, spoiler=True)
     assert review["text"] == "Loved it."  # surrounding whitespace is trimmed
     assert review["rating"] == 5
@@ -226,7 +226,7 @@ async def test_write_review_without_rating_leaves_the_entry_unrated(
     app: AppUnderTest, gql: GraphQLClient
 ) -> None:
     book = await insert_book(app)
-    token, _ = await gql.sign_up()
+    token, _ = await quick_user(app)
     review = await write_review(gql, token, book, "No stars from me.")
     assert review["rating"] is None
     assert review["spoiler"] is False
@@ -236,7 +236,7 @@ async def test_write_review_replaces_the_text_of_the_same_entry(
     app: AppUnderTest, gql: GraphQLClient
 ) -> None:
     book = await insert_book(app)
-    token, _ = await gql.sign_up()
+    token, _ = await quick_user(app)
     rated = (await gql.data(RATE, {"b": gid("Book", book), "s": 3}, token))["rateBook"]
     first = await write_review(gql, token, book, "First take.", spoiler=True)
     assert first["id"] == rated["id"]
@@ -256,8 +256,8 @@ async def test_delete_review_removes_the_entry_its_likes_and_comments(
 ) -> None:
     store = app.services.store
     book = await insert_book(app)
-    owner, _ = await gql.sign_up()
-    fan, _ = await gql.sign_up()
+    owner, _ = await quick_user(app)
+    fan, _ = await quick_user(app)
     review = await write_review(gql, owner, book, "Worth reading.", rating=4)
     other = await write_review(gql, fan, book, "Me too.")
     await gql.data(LIKE, {"r": review["id"]}, fan)
@@ -283,7 +283,7 @@ async def test_delete_review_removes_the_entry_its_likes_and_comments(
 
 async def test_delete_review_of_a_shelf_only_entry(app: AppUnderTest, gql: GraphQLClient) -> None:
     book = await insert_book(app)
-    token, _ = await gql.sign_up()
+    token, _ = await quick_user(app)
     entry = (await gql.data(SHELF, {"b": gid("Book", book), "s": "WANT_TO_READ"}, token))[
         "setShelf"
     ]
@@ -297,8 +297,8 @@ async def test_delete_review_of_a_shelf_only_entry(app: AppUnderTest, gql: Graph
 async def test_like_and_unlike_a_review(app: AppUnderTest, gql: GraphQLClient) -> None:
     store = app.services.store
     book = await insert_book(app)
-    author, _ = await gql.sign_up()
-    fan, fan_id = await gql.sign_up()
+    author, _ = await quick_user(app)
+    fan, fan_id = await quick_user(app)
     review = await write_review(gql, author, book, "Read it twice.")
 
     liked = (await gql.data(LIKE, {"r": review["id"]}, fan))["likeReview"]
@@ -320,7 +320,7 @@ async def test_like_and_unlike_a_review(app: AppUnderTest, gql: GraphQLClient) -
 
 async def test_a_user_may_like_their_own_review(app: AppUnderTest, gql: GraphQLClient) -> None:
     book = await insert_book(app)
-    token, _ = await gql.sign_up()
+    token, _ = await quick_user(app)
     review = await write_review(gql, token, book, "Mine.")
     assert (await gql.data(LIKE, {"r": review["id"]}, token))["likeReview"]["viewerHasLiked"]
     assert await app.services.store.likes.count_documents({}) == 1
@@ -332,8 +332,8 @@ async def test_a_user_may_like_their_own_review(app: AppUnderTest, gql: GraphQLC
 async def test_add_and_delete_a_comment(app: AppUnderTest, gql: GraphQLClient) -> None:
     store = app.services.store
     book = await insert_book(app)
-    author, _ = await gql.sign_up()
-    reader, reader_id = await gql.sign_up()
+    author, _ = await quick_user(app)
+    reader, reader_id = await quick_user(app)
     review = await write_review(gql, author, book, "Short and true.")
 
     comment = (await gql.data(COMMENT, {"r": review["id"], "t": " So true! "}, reader))[
@@ -366,8 +366,8 @@ async def test_add_and_delete_a_comment(app: AppUnderTest, gql: GraphQLClient) -
 
 async def test_follow_and_unfollow_a_user(app: AppUnderTest, gql: GraphQLClient) -> None:
     store = app.services.store
-    me, my_id = await gql.sign_up()
-    _, their_id = await gql.sign_up("followed_one")
+    me, my_id = await quick_user(app)
+    _, their_id = await quick_user(app, "followed_one")
     followed = (await gql.data(FOLLOW_USER, {"u": their_id}, me))["followUser"]
     assert followed["id"] == their_id
     assert followed["username"] == "followed_one"
@@ -387,7 +387,7 @@ async def test_follow_and_unfollow_a_user(app: AppUnderTest, gql: GraphQLClient)
 async def test_follow_and_unfollow_an_author(app: AppUnderTest, gql: GraphQLClient) -> None:
     store = app.services.store
     author = await insert_author(app, "Harriet Lerner")
-    me, my_id = await gql.sign_up()
+    me, my_id = await quick_user(app)
     followed = (await gql.data(FOLLOW_AUTHOR, {"a": gid("Author", author)}, me))["followAuthor"]
     assert followed == {
         "id": gid("Author", author),
@@ -412,9 +412,9 @@ async def test_friends_reviews_show_reviews_of_followed_users(
     app: AppUnderTest, gql: GraphQLClient
 ) -> None:
     book = await insert_book(app)
-    me, _ = await gql.sign_up()
-    friend, friend_id = await gql.sign_up()
-    stranger, _ = await gql.sign_up()
+    me, _ = await quick_user(app)
+    friend, friend_id = await quick_user(app)
+    stranger, _ = await quick_user(app)
     friend_review = await write_review(gql, friend, book, "From a friend.")
     await write_review(gql, stranger, book, "From a stranger.")
     await gql.data(FOLLOW_USER, {"u": friend_id}, me)
@@ -437,8 +437,8 @@ async def test_repeated_like_follow_and_shelf_changes_write_one_document(
     store = app.services.store
     book = await insert_book(app)
     author = await insert_author(app)
-    writer, writer_id = await gql.sign_up()
-    me, _ = await gql.sign_up()
+    writer, writer_id = await quick_user(app)
+    me, _ = await quick_user(app)
     review = await write_review(gql, writer, book, "Liked twice, counted once.")
 
     for _ in range(3):

@@ -229,12 +229,27 @@ async def test_reconcile_counts_down_after_deletions(app: AppUnderTest, gql: Gra
     )
 
     drifts = await reconcile(app.services.store, fix=True)
-    assert {(d.kind.value, d.field) for d in drifts} >= {
-        ("book", "rating_stats.counts"),
-        ("book", "reviews_count"),
-        ("user", "reviews_count"),
-        ("user", "followers_count"),
-    }
+    # Book A loses alice's 5-star READ review; alice loses her review and carol as a
+    # follower; carol follows one fewer (alice; the author stays). Nothing else moves.
+    a, alice, carol = scene.book_a, oid_of(scene.alice), oid_of(scene.carol)
+    assert sorted((d.kind.value, d.id, d.field, d.stored, d.recomputed) for d in drifts) == sorted(
+        [
+            ("book", a, "rating_stats.count", 2, 1),
+            ("book", a, "rating_stats.counts", [0, 0, 1, 0, 1], [0, 0, 1, 0, 0]),
+            ("book", a, "rating_stats.sum", 8, 3),
+            ("book", a, "reviews_count", 1, 0),
+            (
+                "book",
+                a,
+                "shelf_counts",
+                {"want_to_read": 1, "currently_reading": 1, "read": 1},
+                {"want_to_read": 1, "currently_reading": 1, "read": 0},
+            ),
+            ("user", alice, "followers_count", 2, 1),
+            ("user", alice, "reviews_count", 1, 0),
+            ("user", carol, "following_count", 2, 1),
+        ]
+    )
     found = await gql.data(
         "query($a: ID!) { book(id: $a) { ratingStats { count average } reviewsCount"
         ' shelfCounts { read } } user(username: "alice") { reviewsCount followersCount } }',

@@ -97,6 +97,7 @@ async def answer(app: AppUnderTest, digest: str) -> Any:
     return (await app.client.http.post("/graphql", json=by_hash(digest))).json()
 
 
+@pytest.mark.slow  # runs the `books` command
 @pytest.mark.parametrize(
     "manifest",
     [
@@ -136,6 +137,7 @@ async def test_the_load_command_registers_a_manifest_for_every_api_process(
     assert await answer(persisted_only, digest) == {"data": {"books": {"totalCount": 0}}}
 
 
+@pytest.mark.slow  # runs the `books` command
 async def test_the_load_command_refuses_a_hash_that_is_not_its_documents(
     persisted_only: AppUnderTest, tmp_path: Path
 ) -> None:
@@ -157,6 +159,7 @@ async def test_the_load_command_refuses_a_hash_that_is_not_its_documents(
     ] == "PERSISTED_QUERY_NOT_FOUND"
 
 
+@pytest.mark.slow  # runs the `books` command
 def test_the_load_command_needs_redis(tmp_path: Path) -> None:
     path = tmp_path / "manifest.json"
     path.write_text("{}")

@@ -218,7 +218,7 @@ async def subscription_error(cluster: Cluster, book_id: str) -> dict[str, Any]:
     "book_id",
     [
         "not-an-id",
-        to_global_id("Author", ObjectId()),  # a valid id of another type
+        to_global_id("Author", ObjectId("0" * 24)),  # a valid id of another type
         "Qm9vazp6eno",  # "Book:zzz"
     ],
 )

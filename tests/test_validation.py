@@ -1,6 +1,8 @@
 """Refused input: BAD_USER_INPUT naming the field, NOT_FOUND for ids that name nothing, and in
-every case nothing written (document counts of every collection, the outbox and the event
-stream are compared before and after)."""
+every case nothing written: every document of every collection (the outbox too) and every
+entry of the event stream are compared before and after (tests/support/snapshots.py),
+including refusals aimed at the viewer's existing entry, likes, comments and follows, where
+no count could change."""
 
 from dataclasses import dataclass
 from typing import Any
@@ -9,7 +11,7 @@ import pytest
 from bson import ObjectId
 
 from tests.support.app import AppUnderTest, GraphQLClient
-from tests.support.documents import gid, insert_author, insert_book, quick_user
+from tests.support.documents import gid, insert_author, insert_book, oid_of, quick_user
 from tests.support.operations import (
     CLEAR,
     COMMENT,
@@ -20,15 +22,16 @@ from tests.support.operations import (
     LIKE,
     RATE,
     SHELF,
+    SIGN_UP,
     UNFOLLOW_AUTHOR,
     UNFOLLOW_USER,
     UNLIKE,
+    VIEWER_REVIEW,
     WRITE,
     write_review,
 )
 from tests.support.snapshots import snapshot
 
-SIGN_UP = "mutation($i: SignUpInput!) { signUp(input: $i) { token } }"
 MAX_TEXT = 20_000
 
 
@@ -153,9 +156,14 @@ async def test_bad_sign_up_is_refused_and_nothing_is_written(
     assert await snapshot(app) == before
 
 
-async def test_usernames_at_the_limits_are_accepted(gql: GraphQLClient) -> None:
+async def test_usernames_at_the_limits_are_accepted(app: AppUnderTest, gql: GraphQLClient) -> None:
     for name in ("abc", "a" * 30, "A.b-c_9"):
-        await gql.sign_up(name, password="8 chars!")
+        token, user_id = await gql.sign_up(name, password="8 chars!")
+        viewer = await gql.data("{ viewer { id username displayName } }", token=token)
+        assert viewer["viewer"] == {"id": user_id, "username": name, "displayName": name}
+        stored = await app.services.store.users.find_one({"_id": oid_of(user_id)})
+        assert stored is not None
+        assert (stored["username"], stored["username_key"]) == (name, name.lower())
 
 
 NOT_FOUND: dict[str, tuple[str, Any, str]] = {
@@ -276,3 +284,179 @@ async def test_first_at_the_limits_is_accepted(
         used = {k: v for k, v in variables.items() if f"${k}" in query}
         result = await gql.execute(query, used, world.token)
         assert not result.get("errors"), (connection, result)
+
+
+# --- refusals aimed at what the viewer already has ---------------------------------------------
+
+
+@dataclass
+class Owned:
+    """A viewer with an entry (rated, reviewed, on a shelf), a like, comments and follows."""
+
+    token: str
+    me: str
+    username: str
+    other_token: str  # a second user, whose review the viewer liked
+    other: str
+    book: str
+    author: str
+    entry: str  # the viewer's entry for the book
+    my_comment: str  # the viewer's comment on their own entry
+    other_review: str
+
+
+@pytest.fixture
+async def owned(app: AppUnderTest) -> Owned:
+    gql = app.client
+    book, author = gid("Book", await insert_book(app)), gid("Author", await insert_author(app))
+    token, me = await quick_user(app, "Owner_Name")
+    other_token, other = await quick_user(app)
+    await gql.data(RATE, {"b": book, "s": 3}, token)
+    written = {"bookId": book, "text": "My own words.", "spoiler": True}
+    entry = (await gql.data(WRITE, {"i": written}, token))["writeReview"]["id"]
+    await gql.data(SHELF, {"b": book, "s": "CURRENTLY_READING"}, token)
+    other_review = (await gql.data(WRITE, {"i": {"bookId": book, "text": "Mine."}}, other_token))[
+        "writeReview"
+    ]["id"]
+    await gql.data(LIKE, {"r": other_review}, token)
+    comment = await gql.data(COMMENT, {"r": entry, "t": "A note to self."}, token)
+    await gql.data(COMMENT, {"r": entry, "t": "Not yours to delete."}, other_token)
+    await gql.data(FOLLOW_USER, {"u": other}, token)
+    await gql.data(FOLLOW_AUTHOR, {"a": author}, token)
+    return Owned(
+        token,
+        me,
+        "Owner_Name",
+        other_token,
+        other,
+        book,
+        author,
+        entry,
+        comment["addComment"]["id"],
+        other_review,
+    )
+
+
+# (document, variables, whose token ("me", "other", "nobody"), expected code, expected field)
+AGAINST_EXISTING: dict[str, tuple[str, Any, str, str, str]] = {
+    "re-rate-6-stars": (RATE, lambda o: {"b": o.book, "s": 6}, "me", "BAD_USER_INPUT", "stars"),
+    "re-rate-0-stars": (RATE, lambda o: {"b": o.book, "s": 0}, "me", "BAD_USER_INPUT", "stars"),
+    "edit-review-too-long": (
+        WRITE,
+        lambda o: {"i": {"bookId": o.book, "text": "x" * (MAX_TEXT + 1), "rating": 5}},
+        "me",
+        "BAD_USER_INPUT",
+        "input.text",
+    ),
+    "edit-review-blank": (
+        WRITE,
+        lambda o: {"i": {"bookId": o.book, "text": "  ", "spoiler": False}},
+        "me",
+        "BAD_USER_INPUT",
+        "input.text",
+    ),
+    "edit-review-rating-6": (
+        WRITE,
+        lambda o: {"i": {"bookId": o.book, "text": "New words.", "rating": 6}},
+        "me",
+        "BAD_USER_INPUT",
+        "input.rating",
+    ),
+    "clear-with-the-entry-id": (
+        CLEAR,
+        lambda o: {"b": o.entry},
+        "me",
+        "BAD_USER_INPUT",
+        "bookId",
+    ),
+    "reshelve-with-the-entry-id": (
+        SHELF,
+        lambda o: {"b": o.entry, "s": None},
+        "me",
+        "BAD_USER_INPUT",
+        "bookId",
+    ),
+    "delete-someone-elses-entry": (
+        DELETE_REVIEW,
+        lambda o: {"id": o.entry},
+        "other",
+        "FORBIDDEN",
+        "id",
+    ),
+    "unlike-with-a-book-id": (UNLIKE, lambda o: {"r": o.book}, "me", "BAD_USER_INPUT", "reviewId"),
+    "comment-too-long": (
+        COMMENT,
+        lambda o: {"r": o.entry, "t": "y" * (MAX_TEXT + 1)},
+        "me",
+        "BAD_USER_INPUT",
+        "text",
+    ),
+    "delete-someone-elses-comment": (
+        DELETE_COMMENT,
+        lambda o: {"id": o.my_comment},
+        "other",
+        "FORBIDDEN",
+        "id",
+    ),
+    "follow-yourself-while-following": (
+        FOLLOW_USER,
+        lambda o: {"u": o.me},
+        "me",
+        "BAD_USER_INPUT",
+        "userId",
+    ),
+    "unfollow-user-with-an-author-id": (
+        UNFOLLOW_USER,
+        lambda o: {"u": o.author},
+        "me",
+        "BAD_USER_INPUT",
+        "userId",
+    ),
+    "unfollow-author-with-a-user-id": (
+        UNFOLLOW_AUTHOR,
+        lambda o: {"a": o.other},
+        "me",
+        "BAD_USER_INPUT",
+        "authorId",
+    ),
+    "sign-up-as-the-owner": (
+        SIGN_UP,
+        lambda o: {"i": {"username": o.username.upper(), "password": "long-enough"}},
+        "nobody",
+        "BAD_USER_INPUT",
+        "input.username",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(AGAINST_EXISTING))
+async def test_refusals_leave_existing_entries_as_they_were(
+    app: AppUnderTest, gql: GraphQLClient, owned: Owned, case: str
+) -> None:
+    document, variables, who, code, field = AGAINST_EXISTING[case]
+    token = {"me": owned.token, "other": owned.other_token, "nobody": None}[who]
+    before = await snapshot(app)
+    mine_before = await gql.data(VIEWER_REVIEW, {"b": owned.book}, owned.token)
+    error = await gql.error(document, variables(owned), token)
+    assert error.code == code, error.errors
+    assert error.errors[0]["extensions"]["field"] == field
+    assert await snapshot(app) == before
+    assert await gql.data(VIEWER_REVIEW, {"b": owned.book}, owned.token) == mine_before
+
+
+async def test_the_snapshot_sees_an_existing_document_change(
+    app: AppUnderTest, owned: Owned
+) -> None:
+    """The comparison above could not fail if a snapshot missed an edit that keeps counts."""
+    before = await snapshot(app)
+    entry = {"_id": oid_of(owned.entry)}
+    await app.services.store.reviews.update_one(entry, {"$set": {"rating": 4}})
+    after = await snapshot(app)
+    changed = {
+        name for name, docs in after["documents"].items() if docs != before["documents"][name]
+    }
+    assert changed == {"reviews"}
+    assert after["stream"] == before["stream"]
+    assert {k: len(v) for k, v in after["documents"].items()} == {
+        k: len(v) for k, v in before["documents"].items()
+    }

@@ -56,17 +56,23 @@ class Worker:
             "worker %s consuming %s as group %s", self.name, self.stream.key, self.stream.group
         )
         # Events this consumer name held when it last stopped come first.
+        await self._handle_own_pending()
+
+    async def _handle_own_pending(self) -> None:
         await self._handle(
             await self.stream.own_pending(self.name, self.settings.worker_batch_size)
         )
 
     async def run(self) -> None:
-        started = False
+        started = held = False
         while not self.stopping.is_set():
             try:
                 if not started:  # inside the loop: a worker started while Redis is down waits
                     await self._start()
                     started = True
+                if held:  # the batch an outage interrupted, before anything newer
+                    await self._handle_own_pending()
+                    held = False
                 await self._housekeeping()
                 entries = await self.stream.read(
                     self.name, self.settings.worker_batch_size, self.settings.worker_block_ms
@@ -76,6 +82,9 @@ class Worker:
                 log.warning(
                     "worker %s: backing service unavailable (%s); retrying", self.name, error
                 )
+                # The batch in hand stays pending under this name: re-apply it as soon as the
+                # service answers (as a restart would), not after CLAIM_IDLE_MS via XAUTOCLAIM.
+                held = started
                 if isinstance(error, ResponseError) and str(error).startswith("NOGROUP"):
                     # Redis came back without the group (restarted without its data, or the
                     # group was deleted): recreate it, or no read would ever succeed again.

@@ -1,5 +1,5 @@
 """Helpers shared by the test modules; a test module imports from here, never from another
-test module (tests/test_layout.py checks it).
+test module (tests/test_suite_layout.py checks it).
 
 - `app`: the API in process (`running_app`, `app_settings`) and its GraphQL-over-HTTP client.
 - `documents`: source documents inserted directly (books, authors, quick users, the catalog

@@ -20,11 +20,18 @@ fragment F on Node {
 """
 
 
+ALIASES_PER_QUERY = 10  # the API refuses more than MAX_ALIASES (15) in one document
+
+
 async def figures(client: GraphQLClient, ids: list[str]) -> dict[str, Any]:
     """The aggregate figures of the nodes `ids`, read through GraphQL."""
-    fields = " ".join(f'n{i}: node(id: "{node_id}") {{ ...F }}' for i, node_id in enumerate(ids))
-    data = await client.data(f"query {{ {fields} }}" + FIGURES)
-    return {node_id: data[f"n{i}"] for i, node_id in enumerate(ids)}
+    found: dict[str, Any] = {}
+    for start in range(0, len(ids), ALIASES_PER_QUERY):
+        part = ids[start : start + ALIASES_PER_QUERY]
+        fields = " ".join(f'n{i}: node(id: "{n}") {{ ...F }}' for i, n in enumerate(part))
+        data = await client.data(f"query {{ {fields} }}" + FIGURES)
+        found.update({node_id: data[f"n{i}"] for i, node_id in enumerate(part)})
+    return found
 
 
 def book_figures(

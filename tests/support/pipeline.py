@@ -4,10 +4,12 @@ mutation scripts with the figures they must lead to."""
 
 import asyncio
 import json
+import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bson import ObjectId
@@ -110,12 +112,17 @@ class World:
 
 @asynccontextmanager
 async def world(
-    servers: Servers, redis_url: str | None = None, **overrides: Any
+    servers: Servers,
+    redis_url: str | None = None,
+    mongodb_url: str | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[World]:
-    """Settings of a database and stream of the test's own (Redis: the session's unless
-    `redis_url`), with workers waiting at most 0.2 s for events so housekeeping runs often."""
+    """Settings of a database and stream of the test's own (MongoDB and Redis: the session's
+    unless given), with workers waiting at most 0.2 s for events so housekeeping runs often."""
     overrides.setdefault("worker_block_ms", 200)
-    settings = app_settings(servers.mongodb_url, redis_url or servers.redis_url, **overrides)
+    settings = app_settings(
+        mongodb_url or servers.mongodb_url, redis_url or servers.redis_url, **overrides
+    )
     async with running_app(settings) as app:
         yield World(settings, app, await seed_catalog(app))
 
@@ -173,6 +180,39 @@ async def wait_blocked_reader(w: World, child: Child) -> None:
         return any(c.get("cmd") == "xreadgroup" and "b" in c.get("flags", "") for c in clients)
 
     await eventually(blocked, "a worker blocked in XREADGROUP", child)
+
+
+async def kill_inside_a_batch(
+    redis: Any,
+    settings: Settings,
+    worker: Child,
+    consumer: str,
+    hold_file: Path,
+    feed: Callable[[], Awaitable[object]],
+) -> int:
+    """Crash `worker` (a slow worker started with `hold_file`) inside a batch it read itself:
+    with the file present its next figure write holds (it prints HOLDING); `feed()` is called
+    until then (to give it events). It is stopped there (SIGSTOP), the stream's pending list
+    must show entries for `consumer`, and it is SIGKILLed. Returns how many entries it held.
+    """
+    hold_file.touch()
+    try:
+
+        async def holding() -> bool:
+            if "HOLDING" in worker.output():
+                return True
+            await feed()
+            return False
+
+        await eventually(holding, f"{worker.name} to hold a batch it read", worker)
+        worker.signal(signal.SIGSTOP)
+        key, group = settings.stream_key, settings.consumer_group
+        held = await redis.xpending_range(key, group, "-", "+", 10_000, consumername=consumer)
+        assert held, f"{worker.name} holds a batch, yet nothing is pending under {consumer}"
+        worker.kill()
+        return len(held)
+    finally:
+        hold_file.unlink(missing_ok=True)  # a successor under the same name must not hold
 
 
 async def trims(w: World, worker: str) -> int:

@@ -81,6 +81,54 @@ def start_worker(settings: Settings, name: str, **extra: str) -> Child:
     )
 
 
+# `books worker run` whose figure writes (workers.aggregates.store_figures, called once per
+# kind of aggregate a batch touches) are slow at times: with chance PIPELINE_STALL_CHANCE a
+# write first sleeps PIPELINE_STALL_MS, after its sources were read (a GC pause, a slow disk,
+# lost CPU); and while the file PIPELINE_HOLD_FILE exists every write waits for it to go,
+# after printing HOLDING: the worker is then inside a batch it read, holding it unacknowledged.
+SLOW_WORKER = """
+import asyncio, os, random, sys
+import workers.aggregates as aggregates
+stall = int(os.environ.get("PIPELINE_STALL_MS", "0")) / 1000
+chance = float(os.environ.get("PIPELINE_STALL_CHANCE", "0"))
+hold = os.environ.get("PIPELINE_HOLD_FILE", "")
+store_figures = aggregates.store_figures
+async def slow_store_figures(*args, **kwargs):
+    if hold and os.path.exists(hold):
+        print("HOLDING a batch", flush=True)
+        while os.path.exists(hold):
+            await asyncio.sleep(0.02)
+    elif random.random() < chance:
+        await asyncio.sleep(stall)
+    return await store_figures(*args, **kwargs)
+aggregates.store_figures = slow_store_figures
+from app.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def start_slow_worker(
+    settings: Settings,
+    name: str,
+    *,
+    stall_ms: int = 0,
+    stall_chance: float = 0.0,
+    hold_file: Path | None = None,
+    **extra: str,
+) -> Child:
+    """A worker process whose figure writes stall at times, or hold while `hold_file` exists
+    (see SLOW_WORKER)."""
+    env = settings_env(
+        settings,
+        PIPELINE_STALL_MS=str(stall_ms),
+        PIPELINE_STALL_CHANCE=str(stall_chance),
+        PIPELINE_HOLD_FILE=str(hold_file or ""),
+        **extra,
+    )
+    args = ["-c", SLOW_WORKER, "worker", "run", "--name", name]
+    return start_python(f"worker-{name}", args, env)
+
+
 @dataclass
 class ApiServer:
     child: Child

@@ -13,6 +13,7 @@ import redis
 
 from devtools.embedded import (
     HOST,
+    REDIS_PERSISTENCE,
     START_TIMEOUT,
     ManagedProcess,
     _read_ready_url,
@@ -35,9 +36,10 @@ class OwnRedis:
         return f"redis://{HOST}:{self.port}/0"
 
     def start(self, *, persistent: bool = True) -> None:
-        """Start on our port: with an AOF in data_dir (data survives restarts), or without."""
+        """Start on our port: with an AOF in data_dir (data survives restarts, as in `make dev`
+        and docker-compose.yml), or without."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        persistence = ["--appendonly", "yes" if persistent else "no"]
+        persistence = list(REDIS_PERSISTENCE) if persistent else ["--appendonly", "no"]
         args = [redis_server_binary(), "--port", str(self.port), "--bind", HOST]
         args += ["--save", "", "--dir", str(self.data_dir), "--daemonize", "no", *persistence]
         with (self.data_dir / "redis.log").open("ab") as log:
@@ -58,6 +60,12 @@ class OwnRedis:
             raise RuntimeError("redis-server did not answer PING")
         finally:
             client.close()
+
+    def kill(self) -> None:
+        """SIGKILL, as in a crash: no shutdown, no final AOF flush."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(15)
 
     def stop(self) -> None:
         """SIGTERM: Redis shuts down cleanly (flushing its AOF)."""
@@ -109,7 +117,16 @@ class OwnMongo:
             self.stop()
             raise
 
+    def kill(self) -> None:
+        """SIGKILL, as in a crash: SQLite's journal must keep the file consistent."""
+        if self.server is not None:
+            self.server.process.kill()
+            self.server.process.wait(15)
+            self.server.stop()  # closes its pipes; the process is gone already
+            self.server = None
+
     def stop(self) -> None:
+        """SIGTERM: mongoeco closes the server and the engine."""
         if self.server is not None:
             self.server.stop()
             self.server = None
