@@ -25,17 +25,17 @@ What a compilation covers and what it leaves to graphql-core:
   generation. Until then, and for everything not compiled, the planned execution runs.
 - The root selection stays graphql-core's (its fields are resolvers). Every other selection
   reached through graphql-core (`collect_subfields`) runs its compiled function.
-- In a compiled selection, fields that the planned execution would plan (schema.execution:
-  attribute reads of leaves, objects and lists of objects, prefetched objects, document
-  fields, whose key is read inline) are written inline, and so is `__typename`; each of them
-  takes graphql-core's `execute_field` as soon as its value is not the plain case (null in a non-null field, a value the scalar would coerce
-  or refuse, a missing attribute, an object of the wrong type, an awaitable such as a
-  mutation payload's computed figure). Resolvers, arguments, abstract types and lists of
-  scalars take `execute_field` always. Errors, their paths and null propagation therefore
-  stay graphql-core's: a compiled object field handles what its sub-selection raises with
-  graphql-core's `handle_field_error`, as `execute_field` does, and awaitables are gathered
-  as graphql-core gathers them. tests/test_execution_equivalence.py runs every query through
-  both and through graphql-core's stock execution.
+- In a compiled selection, fields that the planned execution would plan (schema.execution: attribute
+  reads of leaves, objects and lists of objects, prefetched objects, document fields, whose key is
+  read inline) are written inline, and so is `__typename`; each of them takes graphql-core's
+  `execute_field` as soon as its value is not the plain case (null in a non-null field, a value the
+  scalar would coerce or refuse, a missing attribute, an object of the wrong type, an awaitable such
+  as a mutation payload's computed figure). Resolvers, arguments, abstract types and lists of
+  scalars take `execute_field` always. Errors, their paths and null propagation therefore stay
+  graphql-core's: a compiled object field handles what its sub-selection raises with graphql-core's
+  `handle_field_error`, as `execute_field` does, and awaitables are gathered as graphql-core gathers
+  them. tests/test_execution_equivalence.py runs every query through both and through graphql-core's
+  stock execution.
 - A selection whose code cannot be generated (a bug here) runs planned, with an error in the
   log (`bookservice.compiled`), rather than failing the request.
 """
