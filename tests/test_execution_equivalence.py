@@ -57,7 +57,6 @@ from tests.support.app import DEMO_TEST_SCALE, AppUnderTest, app_settings, runni
 from tests.support.documents import review_doc, user_doc
 from tests.support.fuzzing import FUZZ
 from tests.support.operations import BOOK_PAGE_QUERY
-from tests.support.snapshots import COLLECTIONS
 from workers.reconcile import reconcile
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -236,7 +235,9 @@ async def seed(app: AppUnderTest) -> World:
     assert comment is not None
     malformed = await seed_malformed(app, summary.author_id)
     seed_oids = {
-        doc["_id"] for name in COLLECTIONS for doc in await store.db[name].find().to_list()
+        doc["_id"]
+        for name in await store.db.list_collection_names()
+        for doc in await store.db[name].find().to_list()
     }
     return World(
         db=app.settings.mongodb_db,
@@ -746,7 +747,7 @@ SCENARIO: list[tuple[str, dict[str, str], bool]] = [
 
 
 async def copy_database(source: AppUnderTest, target: AppUnderTest) -> None:
-    for name in COLLECTIONS:
+    for name in await source.services.store.db.list_collection_names():
         docs = await source.services.store.db[name].find().to_list()
         if docs:
             await target.services.store.db[name].insert_many(docs)
