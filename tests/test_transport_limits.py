@@ -9,6 +9,7 @@
 - a client that goes away mid-request is logged at INFO, without a traceback.
 """
 
+import base64
 import json
 import socket
 import time
@@ -17,6 +18,7 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
@@ -88,6 +90,16 @@ async def test_a_sign_in_over_the_limit_on_one_connection_answers_rate_limited(
             # The connection goes on serving.
             typename = await operation(ws, "9", "{ __typename }")
             assert typename["payload"] == {"data": {"__typename": "Query"}}
+        assert "Traceback" not in server.child.output()
+
+
+async def test_a_forged_cursor_over_websocket_is_bad_user_input(servers: Servers) -> None:
+    # Of the books list's shape, with an id no BSON integer holds (it reached MongoDB: a 500).
+    forged = base64.urlsafe_b64encode(orjson.dumps(["books:id", [2**63]])).decode()
+    with api(servers) as server:
+        async with connected(server) as ws:
+            answer = await operation(ws, "1", f'{{ books(after: "{forged}") {{ totalCount }} }}')
+            assert error_codes(answer) == ["BAD_USER_INPUT"]
         assert "Traceback" not in server.child.output()
 
 
