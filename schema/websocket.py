@@ -10,7 +10,11 @@ standard clients (graphql-ws, and through it Apollo Client, urql and Relay) expe
   invalid or expired token in the payload closes the socket with 4403 Forbidden;
 - with PERSISTED_QUERIES_ONLY, an operation whose text is not a registered document's exact
   text is answered with an `error` message and never runs (over HTTP the transport checks
-  before anything runs; here Strawberry's handler would go straight to execution).
+  before anything runs; here Strawberry's handler would go straight to execution);
+- every operation counts against the READ rate limit, as every HTTP request does (mutations
+  also against theirs, in schema.guard); a refusal is an `error` message with RATE_LIMITED;
+- messages are at most MAX_BODY_BYTES, as HTTP bodies (uvicorn's `ws_max_size`, set by
+  `books serve`: a larger one closes the socket with 1009, "message too big").
 """
 
 from typing import Any
@@ -31,18 +35,19 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from schema.context import Context, Viewer
 from schema.definition import BookSchema
+from schema.guard import client_key
 from schema.loaders import Loaders
 from service.errors import ServiceError, ServiceUnavailable
 from service.logs import request_id_var
+from service.ratelimit import Bucket
 from service.services import Services
 
 
 class TrustedDocumentsHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
-        persisted = self.context.services.persisted
-        if persisted.only_persisted and self.connection_acknowledged:
+        if self.connection_acknowledged:
             try:
-                await persisted.resolve(message["payload"].get("query"), None)
+                await self._admit(message)
             except (ServiceError, RedisError, OSError) as refused:
                 if not isinstance(refused, ServiceError):
                     refused = ServiceUnavailable("registered documents cannot be checked now")
@@ -52,6 +57,16 @@ class TrustedDocumentsHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 )
                 return
         await super().handle_subscribe(message)
+
+    async def _admit(self, message: SubscribeMessage) -> None:
+        """What an operation must pass before it runs: the READ rate limit (each operation
+        counts, as each HTTP request does), then the registered documents."""
+        services = self.context.services
+        if services.rate_limiter is not None:
+            who = client_key(self.context.viewer_id, self.context.request)
+            await services.rate_limiter.hit(Bucket.READ, who)
+        if services.persisted.only_persisted:
+            await services.persisted.resolve(message["payload"].get("query"), None)
 
 
 class GraphQLWebSocket(GraphQL[Context, None]):

@@ -2,6 +2,8 @@
 
 import base64
 import binascii
+import math
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,13 +59,23 @@ def _encode_key_value(value: Any) -> Any:
     return value
 
 
-def _decode_key_value(value: Any) -> Any:
-    if isinstance(value, dict) and len(value) == 1:
-        if "o" in value:
-            return ObjectId(value["o"])
-        if "d" in value:
-            return datetime.fromtimestamp(value["d"], UTC)
-    if value is None or isinstance(value, int | float | str):
+INT64 = range(-(2**63), 2**63)
+
+
+def _decode_key_value(value: Any, expected: type) -> Any:
+    """A sort-key value as `_encode_key_value` wrote it for a field holding `expected`; any
+    other shape, type or range (a forged cursor) is a ValueError. Only the unique last key
+    (an ObjectId) may not be null: a document may lack another sort field."""
+    if value is None and expected is not ObjectId:
+        return None
+    is_dict = isinstance(value, dict)
+    if expected is ObjectId and is_dict and value.keys() == {"o"} and isinstance(value["o"], str):
+        return ObjectId(value["o"])  # InvalidId unless 24 hex digits
+    if expected is datetime and is_dict and value.keys() == {"d"}:
+        stamp = value["d"]
+        if type(stamp) in (int, float) and math.isfinite(stamp):
+            return datetime.fromtimestamp(stamp, UTC)  # OverflowError, OSError out of range
+    if expected is int and type(value) is int and value in INT64:
         return value
     raise ValueError("bad cursor value")
 
@@ -72,12 +84,13 @@ def encode_cursor(kind: str, key: list[Any]) -> str:
     return _b64encode(orjson.dumps([kind, [_encode_key_value(v) for v in key]]))
 
 
-def decode_cursor(cursor: str, kind: str, length: int, field: str = "after") -> list[Any]:
-    """The sort key stored in a cursor made for the same ordering `kind`."""
+def decode_cursor(cursor: str, kind: str, types: Sequence[type], field: str = "after") -> list[Any]:
+    """The sort key stored in a cursor made for the same ordering `kind`, whose keys hold
+    `types`: anything the API did not issue is BadUserInput, never a crash further on."""
     try:
         found_kind, values = orjson.loads(_b64decode(cursor))
-        if found_kind == kind and isinstance(values, list) and len(values) == length:
-            return [_decode_key_value(v) for v in values]
-    except (binascii.Error, orjson.JSONDecodeError, ValueError, TypeError, InvalidId):
-        pass
+        if found_kind == kind and isinstance(values, list) and len(values) == len(types):
+            return [_decode_key_value(v, t) for v, t in zip(values, types, strict=True)]
+    except (binascii.Error, ValueError, TypeError, OverflowError, OSError, InvalidId):
+        pass  # orjson.JSONDecodeError and UnicodeDecodeError are ValueErrors
     raise BadUserInput(f"{field}: '{cursor}' is not a valid cursor for this list", field=field)

@@ -3,14 +3,20 @@ so a page costs the same wherever it starts and new documents do not shift later
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from bson import ObjectId
 from pymongo.asynchronous.collection import AsyncCollection
 
 from service.ids import decode_cursor, encode_cursor
 from service.mongo import Document
 
 Sort = Sequence[tuple[str, int]]  # (field, 1 ascending | -1 descending); the last is unique
+
+# What each field a list is sorted by holds: a cursor's values must be of these types (a
+# forged one fails as BadUserInput instead of reaching MongoDB or datetime).
+SORT_KEY_TYPES: dict[str, type] = {"_id": ObjectId, "created_at": datetime, "likes_count": int}
 
 
 @dataclass(frozen=True)
@@ -20,6 +26,15 @@ class Ordering:
     name: str
     sort: Sort
 
+    def __post_init__(self) -> None:
+        unknown = [field for field, _ in self.sort if field not in SORT_KEY_TYPES]
+        if unknown:
+            raise ValueError(f"sort fields without a cursor type (SORT_KEY_TYPES): {unknown}")
+
+    @property
+    def key_types(self) -> list[type]:
+        return [SORT_KEY_TYPES[field] for field, _ in self.sort]
+
     def key_of(self, doc: Document) -> list[Any]:
         return [doc.get(field) for field, _ in self.sort]
 
@@ -28,7 +43,7 @@ class Ordering:
 
     def after_filter(self, cursor: str) -> Document:
         """Documents strictly after the cursor's key in this order."""
-        values = decode_cursor(cursor, self.name, len(self.sort))
+        values = decode_cursor(cursor, self.name, self.key_types)
         branches: list[Document] = []
         for i, (field, direction) in enumerate(self.sort):
             branch = {f: values[j] for j, (f, _) in enumerate(self.sort[:i])}

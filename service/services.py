@@ -10,6 +10,7 @@ from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 from redis.asyncio import Redis
 
+from service.auth import PasswordHashing
 from service.metrics import Metrics
 from service.mongo import CommandCounter, Store, ensure_indexes, make_client
 from service.persisted_queries import PersistedQueries
@@ -41,6 +42,7 @@ class Services:
     response_cache: ResponseCache | None
     rate_limiter: RateLimiter | None
     metrics: Metrics
+    passwords: PasswordHashing
 
     async def ping_mongo(self) -> None:
         """Raises when MongoDB does not answer (readiness)."""
@@ -113,6 +115,7 @@ async def open_services(
         if settings.response_cache
         else None
     )
+    passwords = PasswordHashing(settings.password_hash_threads)
     index_task: asyncio.Task[None] | None = None
     if create_indexes:
         try:
@@ -136,8 +139,10 @@ async def open_services(
             response_cache=cache,
             rate_limiter=rate_limiter(settings),
             metrics=Metrics(),
+            passwords=passwords,
         )
     finally:
+        passwords.close()
         if index_task is not None:
             index_task.cancel()
             with suppress(asyncio.CancelledError):

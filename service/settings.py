@@ -52,6 +52,38 @@ class Settings(BaseSettings):
     api_processes: int = Field(
         default=1, ge=1, description="uvicorn processes `books serve` runs (1: no supervisor)."
     )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or networks (comma-separated IPs or CIDRs) of the reverse proxies"
+        " whose X-Forwarded-For and X-Forwarded-Proto are believed; empty: nobody's, the"
+        " connection's peer is the client (rate limits, access log).",
+    )
+    max_connections: int = Field(
+        default=1000,
+        ge=1,
+        description="Open connections and running requests per API process beyond which new"
+        " requests are answered 503 (uvicorn's limit_concurrency).",
+    )
+    keep_alive_seconds: int = Field(
+        default=5, ge=1, description="How long an idle keep-alive connection is kept open."
+    )
+    max_header_bytes: int = Field(
+        default=16_384,
+        ge=1024,
+        description="Largest request line and headers accepted; larger ones are answered 431.",
+    )
+    request_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Longest a client may take to send a whole request (head and body); a"
+        " slower one is answered 408 and disconnected.",
+    )
+    password_hash_threads: int = Field(
+        default=2,
+        ge=1,
+        description="Threads that hash and verify passwords (argon2), off the event loop; more"
+        " concurrent sign-ups and log-ins wait for one.",
+    )
     data_dir: Path = Field(default=Path("data"), description="Embedded mode's data folder.")
     demo_scale: float = Field(
         default=0.02,
@@ -148,6 +180,14 @@ class Settings(BaseSettings):
         " is published (proves the outbox). Never set it in production.",
     )
     log_level: str = Field(default="INFO", description="Logging level.")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        """A comma-separated environment value."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

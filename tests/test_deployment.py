@@ -10,6 +10,7 @@ normalises the file exactly as `docker compose up` would (and refuses it without
 otherwise those two tests are skipped.
 """
 
+import ipaddress
 import json
 import os
 import re
@@ -33,6 +34,7 @@ from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+NGINX_CONF = ROOT / "deploy" / "nginx.conf"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 LOCK_FILE = ROOT / "uv.lock"
@@ -317,12 +319,71 @@ def test_api_environment_makes_valid_settings() -> None:
     settings = Settings(**{k.lower(): v for k, v in env.items()})  # type: ignore[arg-type]
     assert settings.host == "0.0.0.0"
     assert settings.jwt_secret == SECRET_PLACEHOLDER
-    published = [str(p) for p in api["ports"]]
-    assert any(p.rsplit(":", 1)[-1] == str(settings.port) for p in published), published
+    # Reached through the proxy only: exposed to the compose network, published by nobody.
+    assert "ports" not in api
+    assert [str(p) for p in api["expose"]] == [str(settings.port)]
     assert f"127.0.0.1:{settings.port}/healthz" in healthcheck_text(api)
     # Several uvicorn processes: the setting the API reads for it (README: API_PROCESSES).
     assert int(env["API_PROCESSES"]) >= 2
     assert settings.api_processes == int(env["API_PROCESSES"])
+
+
+# --- the reverse proxy (deploy/nginx.conf) --------------------------------------------------
+
+
+def nginx_directives(text: str) -> dict[str, list[list[str]]]:
+    """Every simple directive of an nginx configuration, by name, with its arguments (blocks
+    are flattened: the file has one server)."""
+    found: dict[str, list[list[str]]] = {}
+    body = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
+    for statement in re.split(r"[;{}]", body):
+        words = shlex.split(statement)
+        if words:
+            found.setdefault(words[0], []).append(words[1:])
+    return found
+
+
+def test_the_api_is_reached_through_nginx_which_it_trusts_alone() -> None:
+    defined = services()
+    proxy = defined["proxy"]
+    assert proxy["image"].startswith("nginx:")  # the official image
+    mounted = {v.split(":")[0]: v.split(":")[1] for v in proxy["volumes"]}
+    assert mounted["./deploy/nginx.conf"] == "/etc/nginx/nginx.conf"
+    assert proxy["depends_on"]["api"]["condition"] == "service_healthy"
+    (published,) = proxy["ports"]
+    address = proxy["networks"]["default"]["ipv4_address"]
+    # The API believes X-Forwarded-For from the proxy's fixed address, and from nobody else.
+    env = {k: interpolate(v) for k, v in environment(defined["api"]).items()}
+    settings = Settings(**{k.lower(): v for k, v in env.items()})  # type: ignore[arg-type]
+    assert settings.trusted_proxies == [address]
+    (subnet,) = load_compose()["networks"]["default"]["ipam"]["config"]
+    assert ipaddress.ip_address(address) in ipaddress.ip_network(subnet["subnet"])
+    # The published port leads to nginx's listener, which passes to the API's port.
+    directives = nginx_directives(NGINX_CONF.read_text())
+    assert directives["listen"] == [["8080"]]
+    assert str(published).rsplit(":", 1)[-1] == "8080"
+    assert [a for a in directives["server"] if a] == [[f"api:{settings.port}"]]  # upstream
+    assert directives["proxy_pass"] == [["http://api"]]
+
+
+def test_nginx_times_out_slow_clients_and_bounds_sizes() -> None:
+    directives = nginx_directives(NGINX_CONF.read_text())
+
+    def seconds(name: str) -> int:
+        ((value,),) = directives[name]
+        return int(value.removesuffix("s"))
+
+    assert 0 < seconds("client_header_timeout") <= 30
+    assert 0 < seconds("client_body_timeout") <= 30
+    ((count, size),) = directives["large_client_header_buffers"]
+    assert int(count) * int(size.removesuffix("k")) * 1024 <= Settings().max_header_bytes * 2
+    ((body,),) = directives["client_max_body_size"]
+    assert int(body.removesuffix("k")) * 1024 == Settings().max_body_bytes
+    headers = {args[0].lower(): args[1] for args in directives["proxy_set_header"]}
+    # The peer nginx saw, replacing what the client claimed (never appended to it).
+    assert headers["x-forwarded-for"] == "$remote_addr"
+    assert headers["x-forwarded-proto"] == "$scheme"
+    assert headers["upgrade"] == "$http_upgrade"  # subscriptions over WebSocket
 
 
 @pytest.mark.parametrize("name", ["worker", "seed"])

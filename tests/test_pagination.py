@@ -486,6 +486,23 @@ async def test_cursor_of_another_list_is_refused(reviewed: Reviewed) -> None:
         b64json(["reviews:popular", [0, {"d": 1.0}, {"o": "not-an-object-id"}]]),
         b64json(["reviews:popular", [0, {"d": 1.0}, {"x": 1}]]),
         b64json(["reviews:popular", [[1], {"d": 1.0}, {"o": "0" * 24}]]),
+        # Forged values of the right shape: each part is checked for what the list issues.
+        b64json(["reviews:popular", [0, {"d": 1e20}, {"o": "0" * 24}]]),  # OverflowError
+        b64json(["reviews:popular", [0, {"d": -1e20}, {"o": "0" * 24}]]),
+        b64json(["reviews:popular", [0, {"d": "2020"}, {"o": "0" * 24}]]),
+        b64json(["reviews:popular", [0, {"d": True}, {"o": "0" * 24}]]),
+        b64json(["reviews:popular", [0, {"d": 1.0, "o": "0" * 24}, {"o": "0" * 24}]]),
+        b64json(["reviews:popular", [2**63, {"d": 1.0}, {"o": "0" * 24}]]),  # not BSON
+        b64json(["reviews:popular", [1.5, {"d": 1.0}, {"o": "0" * 24}]]),
+        b64json(["reviews:popular", ["5", {"d": 1.0}, {"o": "0" * 24}]]),
+        b64json(["reviews:popular", [True, {"d": 1.0}, {"o": "0" * 24}]]),
+        b64json(["reviews:popular", [0, 1.0, {"o": "0" * 24}]]),
+        b64json(["reviews:popular", [0, {"d": 1.0}, "0" * 24]]),
+        b64json(["reviews:popular", [0, {"d": 1.0}, None]]),
+        b64json(["reviews:popular", [0, {"d": 1.0}, {"o": 5}]]),
+        b64json(["reviews:popular", [0, {"d": 1.0}, {"o": "abcdefghijkl"}]]),
+        base64.urlsafe_b64encode(b'["reviews:popular", [0, {"d": 1e400}, {"o": "x"}]]').decode(),
+        base64.urlsafe_b64encode(b"\xff\xfe").decode(),
     ],
 )
 async def test_malformed_cursor_is_bad_user_input_on_after(reviewed: Reviewed, cursor: str) -> None:

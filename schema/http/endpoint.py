@@ -13,6 +13,7 @@
 """
 
 import asyncio
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import Any
 
 from graphql import DocumentNode, GraphQLError, OperationDefinitionNode, OperationType
 from redis.exceptions import RedisError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from strawberry.types import ExecutionResult
@@ -44,6 +45,8 @@ from service.errors import BadUserInput, ServiceError, ServiceUnavailable
 from service.logs import request_id_var
 from service.ratelimit import Bucket, RateLimited
 from service.services import Services
+
+log = logging.getLogger(__name__)
 
 Body = dict[str, Any]
 # What Strawberry may run per method (a second guard: the pipeline refuses the rest first).
@@ -128,7 +131,13 @@ class GraphQLEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        response = await self.handle(request)
+        try:
+            response = await self.handle(request)
+        except ClientDisconnect:
+            # The client went away before sending its whole body: an everyday event for a
+            # public service (and what a slow client timed out looks like), not an error.
+            log.info("client disconnected before sending its whole request")
+            return
         await response(scope, receive, send)
 
     def _wants_graphiql(self, request: Request) -> bool:

@@ -10,5 +10,6 @@ from service.repositories import users
 async def log_in(info: Info, username: str, password: str) -> AuthPayload:
     if len(username) > 100 or len(password) > validation.PASSWORD_MAX:
         raise Unauthenticated("invalid username or password")
-    doc = await users.log_in(info.context.services.store, username, password)
+    services = info.context.services
+    doc = await users.log_in(services.store, services.passwords, username, password)
     return AuthPayload.of(info, doc)

@@ -19,5 +19,6 @@ async def sign_up(info: Info, input: SignUpInput) -> AuthPayload:
     username = validation.username(input.username, "input.username")
     password = validation.password(input.password, "input.password")
     display = validation.display_name(input.display_name, username, "input.displayName")
-    doc = await users.sign_up(info.context.services.store, username, password, display)
+    services = info.context.services
+    doc = await users.sign_up(services.store, services.passwords, username, password, display)
     return AuthPayload.of(info, dict(doc))

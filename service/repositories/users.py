@@ -30,8 +30,10 @@ def new_user(username: str, display_name: str, password_hash: str | None) -> Use
     }
 
 
-async def sign_up(store: Store, username: str, password: str, display_name: str) -> UserDoc:
-    user = new_user(username, display_name, auth.hash_password(password))
+async def sign_up(
+    store: Store, passwords: auth.PasswordHashing, username: str, password: str, display_name: str
+) -> UserDoc:
+    user = new_user(username, display_name, await passwords.hash(password))
     try:
         await store.users.insert_one(user)
     except DuplicateKeyError:
@@ -41,11 +43,13 @@ async def sign_up(store: Store, username: str, password: str, display_name: str)
     return user
 
 
-async def log_in(store: Store, username: str, password: str) -> Document:
+async def log_in(
+    store: Store, passwords: auth.PasswordHashing, username: str, password: str
+) -> Document:
     user = await store.users.find_one({"username_key": username.lower()})
     stored_hash = user.get("password_hash") if user else None
     if (
-        not auth.verify_password(stored_hash or _DUMMY_HASH, password)
+        not await passwords.verify(stored_hash or _DUMMY_HASH, password)
         or not user
         or not stored_hash
     ):
