@@ -588,3 +588,31 @@ def test_compose_refuses_to_start_without_a_token_secret(tmp_path: Path) -> None
     assert done.returncode == 1, done.stdout  # compose's exit code for a configuration error
     assert "JWT_SECRET" in done.stderr
     assert done.stdout.strip() == ""
+
+
+# --- the README's configuration table -----------------------------------------------------
+
+
+def setting_row(name: str) -> str:
+    """The README row of one setting, as the table spells it."""
+    field = Settings.model_fields[name]
+    default = field.get_default(call_default_factory=True)
+    if default is None or default == []:
+        shown = "unset"
+    elif isinstance(default, bool):
+        shown = str(default).lower()
+    elif isinstance(default, list):
+        shown = ",".join(default)
+    else:
+        shown = str(default)
+    return f"| `{name.upper()}` | `{shown}` | {field.description} |"
+
+
+def test_readme_configuration_table_mirrors_the_settings() -> None:
+    """Every setting has its row (name, default, meaning as in service/settings.py) and no row
+    names a setting that does not exist: the table is what operators read."""
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    expected = [setting_row(name) for name in Settings.model_fields]
+    assert sorted(rows) == sorted(expected), "\n".join(expected)
