@@ -9,6 +9,19 @@ from service.errors import BadUserInput, NotFound, Unauthenticated
 from service.mongo import Document, Store
 from service.repositories.common import docs_by_ids, now
 
+# Who a review or comment shows when its user is gone (deleted outside the API, or lost in a
+# restored database): one missing reviewer must not fail a book page for everyone. A stable id
+# (clients' caches merge every deleted reader into one object, whose figures are all zero) and
+# a username that the username rule refuses, so that no one can sign up as it.
+DELETED_READER_ID = ObjectId("0" * 24)
+DELETED_READER_NAME = "deleted reader"
+
+
+def deleted_reader() -> Document:
+    """The placeholder user's document (a new one each time: objects may overlay figures)."""
+    return {"_id": DELETED_READER_ID, "username": "[deleted]", "display_name": DELETED_READER_NAME}
+
+
 # Verifying against a real hash when the user does not exist keeps log-in time uniform.
 _DUMMY_HASH = auth.hash_password("not-a-real-password")
 
