@@ -3,7 +3,7 @@
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
-from service import auth
+from service import auth, validation
 from service.documents import UserDoc
 from service.errors import BadUserInput, NotFound, Unauthenticated
 from service.mongo import Document, Store
@@ -32,6 +32,7 @@ def new_user(username: str, display_name: str, password_hash: str | None) -> Use
         "username": username,
         "username_key": username.lower(),
         "display_name": display_name,
+        "display_key": validation.name_key(display_name),
         "password_hash": password_hash,
         "avatar_url": None,
         "bio": None,
@@ -44,6 +45,7 @@ def new_user(username: str, display_name: str, password_hash: str | None) -> Use
 
 
 async def sign_up(store: Store, username: str, password: str, display_name: str) -> UserDoc:
+    await _require_own_name(store, username, display_name)
     user = new_user(username, display_name, auth.hash_password(password))
     try:
         await store.users.insert_one(user)
@@ -52,6 +54,27 @@ async def sign_up(store: Store, username: str, password: str, display_name: str)
             "input.username: this username is taken", field="input.username"
         ) from None
     return user
+
+
+async def _require_own_name(store: Store, username: str, display_name: str) -> None:
+    """A display name may not be another reader's username or display name (compared by
+    validation.name_key), nor the deleted reader's: a page would show one reader as another.
+    Checked before the insert, so two simultaneous sign-ups may still pick one name; the
+    username itself is unique by index."""
+    key = validation.name_key(display_name)
+    if key == validation.name_key(DELETED_READER_NAME):
+        taken = True
+    else:
+        other = await store.users.find_one(
+            {"$or": [{"username_key": key}, {"display_key": key}]}, {"username_key": 1}
+        )
+        # The new username itself, taken: the insert reports it as such.
+        taken = other is not None and other.get("username_key") != username.lower()
+    if taken:
+        raise BadUserInput(
+            "input.displayName: another reader goes by this name; choose another display name",
+            field="input.displayName",
+        )
 
 
 async def log_in(store: Store, username: str, password: str) -> Document:
