@@ -232,11 +232,20 @@ def _log_since(log: IO[bytes], offset: int, limit: int = 2000) -> str:
 # event's outbox entry once XADD has succeeded. docker-compose.yml runs Redis the same way.
 REDIS_PERSISTENCE = ("--appendonly", "yes", "--appendfsync", "always")
 
+# A memory bound that never costs an event: under `volatile-lru` Redis evicts only keys with a
+# TTL (cached responses, automatically persisted queries, rate-limit windows, heartbeats),
+# never the event stream, its consumer groups, the dead letters or trusted documents (no TTL).
+# When those alone fill the memory, writes fail (OOM) instead: a mutation's event then waits
+# in the outbox until Redis has room. docker-compose.yml runs Redis the same way (README
+# "Redis memory").
+REDIS_MEMORY = ("--maxmemory", "256mb", "--maxmemory-policy", "volatile-lru")
+
 
 def start_redis(data_dir: Path | None, timeout: float = START_TIMEOUT) -> ManagedProcess:
     """Start redis-server on a free port: AOF in DATA/redis when given, else nothing on disk."""
     binary = redis_server_binary()
     args = ["--bind", HOST, "--save", "", "--daemonize", "no", "--loglevel", "warning"]
+    args += REDIS_MEMORY
     if data_dir is None:
         args += ["--appendonly", "no"]
         # Append mode: the child writes through the same open file. Closed by stop().

@@ -74,10 +74,16 @@ class Context:
 Info = StrawberryInfo[Context, None]
 
 
-def require_viewer(info: Info) -> ObjectId:
+async def require_viewer(info: Info) -> ObjectId:
+    """The viewer's id, once their user is known to exist: a correctly signed token outlives a
+    user deleted outside the API (or lost in a restored database), and must not write for
+    nobody. The user is read through the request's loader, so a request that shows the viewer
+    (or the viewer's reviews) reads it once."""
     viewer = info.context.viewer
     if viewer.id is None:
         if viewer.credentials_sent:
             raise Unauthenticated("the token is invalid or expired; log in again")
         raise Unauthenticated("this operation needs a logged-in viewer (Authorization: Bearer)")
+    if await info.context.loaders.user.load(viewer.id) is None:
+        raise Unauthenticated("the token's user no longer exists; sign up or log in again")
     return viewer.id

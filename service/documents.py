@@ -67,6 +67,7 @@ class UserDoc(TypedDict):
     username: str
     username_key: str  # lower-cased username, unique
     display_name: str
+    display_key: NotRequired[str]  # validation.name_key(display_name); absent on older users
     password_hash: str | None  # None for demo users who cannot log in
     avatar_url: NotRequired[str | None]
     bio: NotRequired[str | None]

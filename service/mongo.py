@@ -109,7 +109,11 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("author_ids", ASCENDING), ("_id", ASCENDING)]),
         IndexModel([("title", TEXT), ("subtitle", TEXT)], name="book_text"),
     ],
-    "users": [IndexModel([("username_key", ASCENDING)], unique=True)],
+    "users": [
+        IndexModel([("username_key", ASCENDING)], unique=True),
+        # A display name is checked against every other (users._require_own_name).
+        IndexModel([("display_key", ASCENDING)]),
+    ],
     "reviews": [
         IndexModel([("user_id", ASCENDING), ("book_id", ASCENDING)], unique=True),
         # Book page orders: POPULAR, NEWEST/OLDEST, and the stars filter.

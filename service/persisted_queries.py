@@ -4,11 +4,19 @@ and clients may send the hash alone.
 
 A digest names its document for good (content addressing), so each process also keeps the
 documents it has seen in memory: a known hash costs no Redis round trip and can never be stale.
+
+Anyone may register a document, so the store is bounded three ways: a document is stored only
+once it parsed and validated (the HTTP transport calls `remember` after execution), at most
+`MAX_PERSISTED_QUERY_BYTES` long, and at most `PERSISTED_QUERY_MAX_ENTRIES` documents are kept
+(the oldest registration goes first), each with a TTL so that Redis's `volatile-lru` policy may
+evict them under memory pressure. Trusted documents (registered ahead of time by the operator)
+have no TTL and are outside the bound.
 """
 
 import hashlib
 import json
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,6 +30,31 @@ from service.settings import Settings
 
 log = logging.getLogger(__name__)
 KNOWN_IN_MEMORY = 1024
+
+# Stores an automatically persisted document and keeps the store bounded, in one atomic step.
+# KEYS[1]: the document's key; KEYS[2]: the index, a sorted set of the documents' keys scored
+# by registration time (ms). ARGV: the document, its TTL (s), the most entries, now (ms).
+# A trusted document (a key without expiry) is left as it is. Entries older than the TTL
+# leave the index (their keys expired), then the oldest beyond the bound are deleted. The
+# index expires with its newest entry, so Redis may evict it too (the bound is then rebuilt
+# from later registrations). The documents' keys are not declared in KEYS: one Redis, not a
+# Cluster, holds the store (README "Redis memory").
+_REMEMBER = """
+if redis.call('TTL', KEYS[1]) == -1 then return 0 end
+local ttl = tonumber(ARGV[2])
+local now = tonumber(ARGV[4])
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ttl)
+redis.call('ZADD', KEYS[2], now, KEYS[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ttl * 1000)
+local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[3])
+if excess > 0 then
+  local oldest = redis.call('ZRANGE', KEYS[2], 0, excess - 1)
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, excess - 1)
+  for _, key in ipairs(oldest) do redis.call('DEL', key) end
+end
+redis.call('EXPIRE', KEYS[2], ttl)
+return 1
+"""
 
 
 class PersistedQueryNotFound(ServiceError):
@@ -54,11 +87,22 @@ class Resolved:
 
 
 class PersistedQueries:
-    def __init__(self, redis: Redis, prefix: str, ttl_seconds: int, only_persisted: bool) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        prefix: str,
+        ttl_seconds: int,
+        only_persisted: bool,
+        max_document_bytes: int = 16 * 1024,
+        max_entries: int = 5000,
+    ) -> None:
         self.redis = redis
         self.prefix = prefix
         self.ttl_seconds = ttl_seconds
         self.only_persisted = only_persisted
+        self.max_document_bytes = max_document_bytes
+        self.max_entries = max_entries
+        self._store = redis.register_script(_REMEMBER)
         self._known: OrderedDict[str, str] = OrderedDict()
         # Documents registered ahead of time by this process: never evicted, so they stay
         # served even when Redis was unreachable as they were registered.
@@ -71,10 +115,17 @@ class PersistedQueries:
             f"{settings.redis_prefix}:pq",
             settings.persisted_query_ttl_seconds,
             settings.persisted_queries_only,
+            settings.max_persisted_query_bytes,
+            settings.persisted_query_max_entries,
         )
 
     def _key(self, digest: str) -> str:
         return f"{self.prefix}:{digest}"
+
+    @property
+    def _index(self) -> str:
+        """The sorted set of automatically persisted documents' keys (see _REMEMBER)."""
+        return f"{self.prefix}:index"
 
     def _remember(self, digest: str, document: str) -> None:
         self._known[digest] = document
@@ -115,6 +166,13 @@ class PersistedQueries:
         if self.only_persisted:
             await self._require_registered(digest)
             return Resolved(query)
+        if len(query.encode()) > self.max_document_bytes:
+            raise BadUserInput(
+                f"a persisted query may be at most {self.max_document_bytes} bytes"
+                " (MAX_PERSISTED_QUERY_BYTES); send a larger document without"
+                " extensions.persistedQuery",
+                field="extensions.persistedQuery",
+            )
         return Resolved(query, register_as=digest)
 
     async def _require_registered(self, digest: str) -> None:
@@ -124,10 +182,12 @@ class PersistedQueries:
     async def remember(self, digest: str, document: str) -> None:
         """Register a document a client sent with its hash, once it proved valid; best effort
         (the client sent the document, so this request runs either way)."""
-        if digest in self._known:
+        if digest in self._known or digest in self._trusted:
             return
+        now_ms = int(time.time() * 1000)
+        arguments: list[str | int] = [document, self.ttl_seconds, self.max_entries, now_ms]
         try:
-            await self.redis.set(self._key(digest), document, ex=self.ttl_seconds)
+            await self._store(keys=[self._key(digest), self._index], args=arguments)
         except (RedisError, OSError) as error:
             log.warning("persisted query %s not stored: %s", digest, error)
             return
@@ -140,14 +200,16 @@ class PersistedQueries:
 
     async def register_all(self, documents: Iterable[str]) -> list[str]:
         """Store documents ahead of time, with no expiry, in one Redis round trip; their
-        digests. This process serves them from then on even when Redis fails (RedisError is
-        raised after they were taken in memory)."""
+        digests. They leave the bounded index of automatically persisted documents, if a
+        client registered one first. This process serves them from then on even when Redis
+        fails (RedisError is raised after they were taken in memory)."""
         by_digest = {sha256_of(document): document for document in documents}
         self._trusted.update(by_digest)
         if by_digest:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for digest, document in by_digest.items():
                     pipe.set(self._key(digest), document)
+                pipe.zrem(self._index, *(self._key(digest) for digest in by_digest))
                 await pipe.execute()
         return list(by_digest)
 

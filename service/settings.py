@@ -132,6 +132,16 @@ class Settings(BaseSettings):
     persisted_query_ttl_seconds: int = Field(
         default=30 * 24 * 3600, description="How long a registered persisted query is kept."
     )
+    max_persisted_query_bytes: int = Field(
+        default=16 * 1024,
+        description="Largest document a client may register as a persisted query (a larger one"
+        " is refused with BAD_USER_INPUT; sent without `persistedQuery` it runs).",
+    )
+    persisted_query_max_entries: int = Field(
+        default=5000,
+        description="Most automatically persisted documents kept in Redis (the oldest are"
+        " dropped first; trusted documents do not count).",
+    )
     max_query_depth: int = Field(default=10, description="Deepest selection nesting accepted.")
     max_aliases: int = Field(default=15, description="Most aliases in one document.")
     max_tokens: int = Field(default=2000, description="Most tokens in one document.")

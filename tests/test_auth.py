@@ -13,9 +13,11 @@ import jwt
 import pytest
 from bson import ObjectId
 
-from tests.support.app import AppUnderTest, GraphQLClient
+from devtools.embedded import Servers
+from tests.support.app import AppUnderTest, GraphQLClient, app_settings, running_app
 from tests.support.documents import gid, insert_author, insert_book, oid_of, quick_user
 from tests.support.operations import (
+    BOOK_PAGE_QUERY,
     CLEAR,
     COMMENT,
     DELETE_COMMENT,
@@ -272,6 +274,80 @@ async def test_a_valid_token_for_a_deleted_user_identifies_nobody(
     token, user_id = await gql.sign_up()
     await app.services.store.users.delete_one({"_id": oid_of(user_id)})
     assert (await gql.data(VIEWER, token=token))["viewer"] is None
+
+
+@pytest.mark.parametrize("name", list(MUTATIONS))
+async def test_a_deleted_users_token_cannot_write(
+    app: AppUnderTest, gql: GraphQLClient, world: World, name: str
+) -> None:
+    # A correctly signed token whose user was deleted outside the API (or lost in a restore).
+    token, user_id = await quick_user(app)
+    await app.services.store.users.delete_one({"_id": oid_of(user_id)})
+    document, variables = MUTATIONS[name]
+    before = await snapshot(app)
+    error = await gql.error(document, variables(world), token)
+    assert error.code == "UNAUTHENTICATED"
+    assert "no longer exists" in error.errors[0]["message"]
+    assert error.errors[0]["path"][0] == name.removesuffix("Null")
+    assert await snapshot(app) == before
+
+
+DELETED_READER = {
+    "id": gid("User", ObjectId("0" * 24)),
+    "username": "[deleted]",
+    "displayName": "deleted reader",
+    "avatarUrl": None,
+    "reviewsCount": 0,
+    "followersCount": 0,
+    "authoredBooksCount": 0,
+    "viewerIsFollowing": False,
+}
+REVIEW_WITH_USERS = """
+query($r: ID!) {
+  review(id: $r) {
+    text
+    user { id username displayName avatarUrl reviewsCount followersCount
+           authoredBooksCount viewerIsFollowing }
+    comments { edges { node { text user { id displayName } } } }
+  }
+}
+"""
+
+
+@pytest.mark.parametrize("execution", ["compiled", "planned", "stock"])
+async def test_reviews_of_a_deleted_user_show_a_deleted_reader(
+    servers: Servers, execution: str
+) -> None:
+    settings = app_settings(servers.mongodb_url, servers.redis_url, execution=execution)
+    async with running_app(settings) as app:
+        await _show_a_deleted_reader(app, app.client)
+
+
+async def _show_a_deleted_reader(app: AppUnderTest, gql: GraphQLClient) -> None:
+    book = await insert_book(app)
+    gone_token, gone_id = await quick_user(app)
+    kept_token, kept_id = await quick_user(app)
+    gone_review = await write_review(gql, gone_token, book, "Written before leaving.")
+    await write_review(gql, kept_token, book, "Still here.")
+    await gql.data(COMMENT, {"r": gone_review["id"], "t": "A parting comment"}, gone_token)
+    await app.services.store.users.delete_one({"_id": oid_of(gone_id)})
+
+    # The anonymous page and a reader's page (the second execution of a document is compiled).
+    for token in (None, kept_token):
+        page = await gql.data(BOOK_PAGE_QUERY, {"id": gid("Book", book)}, token)
+        users = {
+            edge["node"]["text"]: edge["node"]["user"] for edge in page["book"]["reviews"]["edges"]
+        }
+        assert users["Written before leaving."] == DELETED_READER
+        assert users["Still here."]["id"] == kept_id
+        # A review and its comments read one by one (the loaders' path).
+        review = (await gql.data(REVIEW_WITH_USERS, {"r": gone_review["id"]}, token))["review"]
+        assert review["user"] == DELETED_READER
+        [comment] = review["comments"]["edges"]
+        assert comment["node"]["user"] == {
+            "id": DELETED_READER["id"],
+            "displayName": "deleted reader",
+        }
 
 
 async def test_other_authorization_schemes_are_not_credentials(

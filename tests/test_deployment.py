@@ -24,12 +24,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import redis
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from app.cli import COMMANDS, parser
-from devtools.embedded import REDIS_PERSISTENCE
+from devtools.embedded import REDIS_MEMORY, REDIS_PERSISTENCE, start_redis
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -239,12 +240,27 @@ def test_redis_persists_append_only_and_has_a_healthcheck() -> None:
     assert command[command.index("--appendonly") + 1] == "yes"
     # Acknowledged only once on disk: the API drops an event's outbox entry after its XADD.
     assert command[command.index("--appendfsync") + 1] == "always"
-    assert command[1:] == list(REDIS_PERSISTENCE)  # as `make dev` runs it
+    # Only keys with a TTL are evicted, never the stream.
+    assert command[command.index("--maxmemory-policy") + 1] == "volatile-lru"
+    assert command[1:] == [*REDIS_PERSISTENCE, *REDIS_MEMORY]  # as `make dev` runs it
     assert "redis-cli ping" in healthcheck_text(redis)
     assert any(str(v).endswith(":/data") for v in redis["volumes"])
     for name in APP_SERVICES:
         url = urlsplit(environment(services()[name])["REDIS_URL"])
         assert (url.scheme, url.hostname) == ("redis", "redis")
+
+
+@pytest.mark.parametrize("persistent", [False, True], ids=["tests", "make-dev"])
+def test_the_started_redis_evicts_only_keys_with_a_ttl(tmp_path: Path, persistent: bool) -> None:
+    # The Redis that `make dev` (with its AOF) and the test session (without) start.
+    server = start_redis(tmp_path if persistent else None)
+    try:
+        client = redis.Redis.from_url(server.url)
+        assert client.config_get("maxmemory-policy") == {"maxmemory-policy": "volatile-lru"}
+        assert client.config_get("maxmemory") == {"maxmemory": str(256 * 1024 * 1024)}
+        client.close()
+    finally:
+        server.stop()
 
 
 def test_named_volumes_are_declared() -> None:

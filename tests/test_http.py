@@ -147,6 +147,33 @@ async def test_a_post_that_is_not_json_is_415_with_a_json_error(
     assert ran.json()["data"]["signUp"]["token"]
 
 
+CACHED_QUERY = json.dumps({"query": "{ books(first: 3) { totalCount } }"}).encode()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({}, id="no-content-type"),
+        pytest.param({"content-type": "text/plain"}, id="text-plain"),
+        pytest.param({"content-type": "application/x-www-form-urlencoded"}, id="form"),
+        pytest.param({"content-type": "multipart/form-data; boundary=x"}, id="multipart"),
+    ],
+)
+async def test_a_cached_query_is_refused_as_a_miss_would_be(
+    app: AppUnderTest, headers: dict[str, str]
+) -> None:
+    # The anonymous response cache answers only requests that a miss would have run.
+    http = app.client.http
+    json_type = {"content-type": "application/json"}
+    assert (await http.post("/graphql", content=CACHED_QUERY, headers=json_type)).status_code == 200
+    hit = await http.post("/graphql", content=CACHED_QUERY, headers=json_type)
+    assert hit.headers.get("x-cache") == "hit"
+    refused = await http.post("/graphql", content=CACHED_QUERY, headers=headers)
+    assert refused.status_code == 415, refused.text
+    assert "x-cache" not in refused.headers
+    assert refused.json()["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT"}
+
+
 # --- request errors: application/graphql-response+json vs application/json ------------
 
 REQUEST_ERRORS = [

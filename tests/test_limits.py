@@ -21,7 +21,8 @@ import pytest
 from graphql import Source
 from graphql.language import Lexer, TokenKind
 
-from service.persisted_queries import sha256_of
+from app.asgi import WEB_MANIFEST
+from service.persisted_queries import read_manifest, sha256_of
 from service.settings import Settings
 from tests.support.app import AppUnderTest, DemoApp, app_settings, media_type, running_app
 from tests.support.documents import gid, insert_book, quick_user
@@ -522,3 +523,94 @@ async def test_a_malformed_hash_is_bad_user_input(app: AppUnderTest, digest: Any
     error = error_of(response)
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
     assert error["extensions"]["field"] == "extensions.persistedQuery.sha256Hash"
+
+
+async def stored_documents(app: AppUnderTest) -> dict[str, int]:
+    """{Redis key: its TTL in seconds} of every persisted query this app's store holds, but
+    the SPA's trusted documents (registered at start-up)."""
+    redis = app.services.redis
+    prefix = f"{app.settings.redis_prefix}:pq:"
+    trusted = {prefix + digest for digest in read_manifest(WEB_MANIFEST)}
+    keys = [key.decode() async for key in redis.scan_iter(f"{prefix}*")]
+    documents = [k for k in keys if len(k.removeprefix(prefix)) == 64 and k not in trusted]
+    return {key: await redis.ttl(key) for key in documents}
+
+
+INVALID_DOCUMENTS = {
+    "syntax": "{ books(first: 1) { totalCount ",
+    "unknown field": "{ books(first: 1) { nope } }",
+    "too deep": "query { " + nested(12) + " }",
+    "too many tokens": "{ " + " ".join(["__typename"] * 2100) + " }",
+    "no operation": "fragment F on Query { __typename }",
+    "bad variables": "query($n: Int!) { books(first: $n) { totalCount } }",
+}
+
+
+@pytest.mark.parametrize("kind", list(INVALID_DOCUMENTS))
+async def test_a_document_that_does_not_parse_or_validate_is_not_stored(
+    app: AppUnderTest, kind: str
+) -> None:
+    query = INVALID_DOCUMENTS[kind]
+    digest = sha256_of(query)
+    response = await post_json(app, {**persisted(digest, query), "variables": {"n": "x"}})
+    assert response.status_code == 400, response.text
+    assert "data" not in response.json()
+    assert await stored_documents(app) == {}
+    follow_up = error_of(await post_json(app, persisted(digest)))
+    assert follow_up["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
+
+
+def padded(size: int) -> str:
+    """A valid document of exactly `size` bytes (a comment makes up the length)."""
+    query = "{ books(first: 1) { totalCount } }\n#"
+    return query + "x" * (size - len(query))
+
+
+async def test_a_document_over_the_persisted_size_limit_is_refused_and_not_stored(
+    app: AppUnderTest,
+) -> None:
+    limit = app.settings.max_persisted_query_bytes
+    assert limit == DEFAULTS.max_persisted_query_bytes == 16_384
+    too_big = padded(limit + 1)
+    response = await post_json(app, persisted(sha256_of(too_big), too_big))
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["extensions"] == {
+        "code": "BAD_USER_INPUT",
+        "field": "extensions.persistedQuery",
+    }
+    assert f"at most {limit} bytes" in error["message"]
+    assert await stored_documents(app) == {}
+    # Sent as a plain document, it runs (the body limit and the token limit still apply).
+    assert assert_ran(await post_json(app, {"query": too_big})) == {"books": {"totalCount": 0}}
+    # At the limit it is stored.
+    fits = padded(limit)
+    assert assert_ran(await post_json(app, persisted(sha256_of(fits), fits)))
+    assert len(await stored_documents(app)) == 1
+
+
+async def test_the_store_keeps_the_newest_documents_up_to_its_bound_each_with_a_ttl(
+    servers: Any,
+) -> None:
+    settings = app_settings(servers.mongodb_url, servers.redis_url, persisted_query_max_entries=3)
+    async with running_app(settings) as app:
+        # A document a client registered first, then the operator trusted: kept for good.
+        trusted = "{ books(first: 99) { totalCount } }"
+        assert assert_ran(await post_json(app, persisted(sha256_of(trusted), trusted)))
+        await app.services.persisted.register(trusted)
+        queries = [f"{{ books(first: {n}) {{ totalCount }} }}" for n in range(1, 6)]
+        for query in queries:
+            assert assert_ran(await post_json(app, persisted(sha256_of(query), query)))
+        stored = await stored_documents(app)
+        trusted_key = f"{settings.redis_prefix}:pq:{sha256_of(trusted)}"
+        assert stored.pop(trusted_key) == -1  # no expiry, outside the bound
+        assert sorted(stored) == sorted(
+            f"{settings.redis_prefix}:pq:{sha256_of(q)}" for q in queries[2:]
+        )
+        assert all(0 < ttl <= settings.persisted_query_ttl_seconds for ttl in stored.values())
+        # Another API process (no documents in memory) finds only the ones kept.
+        async with running_app(settings) as other:
+            oldest = error_of(await post_json(other, persisted(sha256_of(queries[0]))))
+            assert oldest["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
+            newest = await post_json(other, persisted(sha256_of(queries[-1])))
+            assert assert_ran(newest) == {"books": {"totalCount": 0}}

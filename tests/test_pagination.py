@@ -6,16 +6,18 @@ orders are computed here from the inserted documents, independently of the servi
 """
 
 import base64
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from bson import ObjectId
 
-from devtools.embedded import Servers
+from devtools.embedded import Servers, embedded_servers
 from service.ids import to_global_id
 from service.mongo import Store
 from tests.support.app import AppUnderTest, GraphQLClient, app_settings, running_app
@@ -668,3 +670,45 @@ async def test_user_reviews_refuses_a_cursor_of_the_book_list(reviewed: Reviewed
     )
     assert result["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     assert result["errors"][0]["extensions"]["field"] == "after"
+
+
+# --- totalCount of a search on each embedded engine --------------------------------------------
+
+BOOKS_SEARCH = """
+query($search: String) { books(search: $search, first: 2) { totalCount edges { cursor } } }
+"""
+
+
+@pytest.mark.parametrize("engine", ["memory", "sqlite"])
+async def test_total_count_of_a_search_counts_only_the_matches(
+    servers: Servers, tmp_path: Path, engine: str
+) -> None:
+    # `make dev` serves from mongoeco's SQLite engine, whose count command ignored $text.
+    with contextlib.ExitStack() as stack:
+        mongodb_url = servers.mongodb_url
+        if engine == "sqlite":
+            own = stack.enter_context(embedded_servers(tmp_path, redis_url=servers.redis_url))
+            mongodb_url = own.mongodb_url
+        async with running_app(app_settings(mongodb_url, servers.redis_url)) as app:
+            store = app.services.store
+            book, other = book_doc("The Dance of Anger"), book_doc("Dance Lessons")
+            readers = [user_doc(f"counted{i}", T0) for i in range(5)]
+            texts = [review_text(i) for i in range(5)]  # reviews 0 and 3 hold the word
+            reviews = [
+                review_doc(r["_id"], book["_id"], T0 + timedelta(hours=i), text=t, rating=4)
+                for i, (r, t) in enumerate(zip(readers, texts, strict=True))
+            ]
+            elsewhere = review_doc(readers[0]["_id"], other["_id"], T0, text=f"My {SEARCH_WORD}")
+            await store.books.insert_many([book, other])
+            await store.users.insert_many(readers)
+            await store.reviews.insert_many([*reviews, elsewhere])
+            book_id = to_global_id("Book", book["_id"])
+
+            for search, expected in [(SEARCH_WORD, 2), ("zzzqqqxx", 0), (None, 5)]:
+                page = await reviews_page(app.client, book_id, first=1, search=search)
+                assert page["totalCount"] == expected, search
+                assert len(page["edges"]) == min(expected, 1)
+            for search, expected in [("dance", 2), ("lessons", 1), ("zzzqqqxx", 0), (None, 2)]:
+                books = (await app.client.data(BOOKS_SEARCH, {"search": search}))["books"]
+                assert books["totalCount"] == expected, search
+                assert len(books["edges"]) == min(expected, 2)

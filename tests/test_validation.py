@@ -85,6 +85,16 @@ BAD_INPUT: dict[str, tuple[str, Any, str]] = {
     "comment-empty": (COMMENT, lambda w: {"r": w.review, "t": ""}, "text"),
     "comment-blank": (COMMENT, lambda w: {"r": w.review, "t": "   \n "}, "text"),
     "comment-too-long": (COMMENT, lambda w: {"r": w.review, "t": "y" * (MAX_TEXT + 1)}, "text"),
+    # texts that show nothing: zero-width characters, a lone byte-order mark, blank letters
+    "review-zero-width": (
+        WRITE,
+        lambda w: review_input(w, text="\u200b\u200c\u200d\u2060"),
+        "input.text",
+    ),
+    "review-lone-bom": (WRITE, lambda w: review_input(w, text="\ufeff"), "input.text"),
+    "review-blank-letters": (WRITE, lambda w: review_input(w, text="\u3164 \u2800"), "input.text"),
+    "comment-zero-width": (COMMENT, lambda w: {"r": w.review, "t": "\u200b" * 5}, "text"),
+    "comment-lone-bom": (COMMENT, lambda w: {"r": w.review, "t": "\ufeff"}, "text"),
     # malformed ids: garbage, and valid ids of the wrong type
     "rate-garbage-id": (RATE, lambda w: {"b": "garbage", "s": 3}, "bookId"),
     "rate-user-id": (RATE, lambda w: {"b": w.me, "s": 3}, "bookId"),
@@ -140,6 +150,45 @@ SIGN_UP_CASES: dict[str, tuple[dict[str, str], str]] = {
         {"username": "good_name", "password": "long-enough", "displayName": "  "},
         "input.displayName",
     ),
+    # `$` matched before a final newline: "Taken_Name\n" was a second account.
+    "username-trailing-newline": (
+        {"username": "Taken_Name\n", "password": "long-enough"},
+        "input.username",
+    ),
+    "username-new-with-newline": (
+        {"username": "good_name\n", "password": "long-enough"},
+        "input.username",
+    ),
+    # passwords: the most common ones (any case), and only invisible characters
+    **{
+        f"password-common-{password}": (
+            {"username": "good_name", "password": password},
+            "input.password",
+        )
+        for password in ("password", "12345678", "PassWord", "qwertyuiop", "iloveyou")
+    },
+    "password-zero-width": ({"username": "good_name", "password": "\u200b" * 8}, "input.password"),
+    "password-boms": ({"username": "good_name", "password": "\ufeff" * 8}, "input.password"),
+    # display names: formatting characters, and another reader's name
+    **{
+        f"display-name-{kind}": (
+            {"username": "good_name", "password": "long-enough", "displayName": name},
+            "input.displayName",
+        )
+        for kind, name in {
+            "rtl-override": "\u202eTaken_Name",
+            "rtl-isolate": "Zara \u2067evil\u2069",
+            "zero-width": "Za\u200bra",
+            "newline": "Zara\nSmith",
+            "line-separator": "Zara\u2028Smith",
+            "only-invisible": "\u3164\u3164",
+            "another-username": "taken_name",
+            "another-display-name": "QUICK USER",
+            # "Ｔａｋｅｎ＿Ｎａｍｅ" (fullwidth), NFKC-equal to "Taken_Name"
+            "another-username-fullwidth": "".join(chr(ord(c) + 0xFEE0) for c in "Taken_Name"),
+            "the-deleted-reader": "Deleted Reader",
+        }.items()
+    },
 }
 
 
@@ -154,6 +203,32 @@ async def test_bad_sign_up_is_refused_and_nothing_is_written(
     assert error.errors[0]["extensions"]["field"] == field
     assert field in error.errors[0]["message"]
     assert await snapshot(app) == before
+
+
+async def test_a_display_name_is_one_readers_alone(app: AppUnderTest, gql: GraphQLClient) -> None:
+    query = "mutation($i: SignUpInput!) { signUp(input: $i) { user { displayName } } }"
+    names = ["Zoë Ça", "李小龙", "Anna 📚", "Rosa (she/her)", "zara"]
+    for i, name in enumerate(names):
+        fields = {"username": f"named_{i}", "password": "long-enough", "displayName": name}
+        data = await gql.data(query, {"i": fields})
+        assert data["signUp"]["user"]["displayName"] == name
+    # Then nobody else may take one of them, in any case or width, nor a username that is one
+    # (without a displayName, the username is the display name).
+    before = await snapshot(app)
+    for fields in (
+        {"username": "copycat", "password": "long-enough", "displayName": "ZOË ÇA"},
+        {"username": "copycat", "password": "long-enough", "displayName": "named_0"},
+        {"username": "Zara", "password": "long-enough"},
+    ):
+        error = await gql.error(SIGN_UP, {"i": fields})
+        assert error.errors[0]["extensions"] == {
+            "code": "BAD_USER_INPUT",
+            "field": "input.displayName",
+        }
+    assert await snapshot(app) == before
+    # A reader's display name may be their own username (the default).
+    data = await gql.data(query, {"i": {"username": "Own_Name", "password": "long-enough"}})
+    assert data["signUp"]["user"]["displayName"] == "Own_Name"
 
 
 async def test_usernames_at_the_limits_are_accepted(app: AppUnderTest, gql: GraphQLClient) -> None:

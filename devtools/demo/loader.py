@@ -42,7 +42,7 @@ from service.documents import (
     new_entry,
 )
 from service.mongo import Store
-from service.validation import USERNAME_RULE
+from service.validation import USERNAME_RULE, name_key
 
 DEMO_META_ID = "demo"
 USERNAME_MIN_LENGTH = 3
@@ -270,6 +270,7 @@ def _user(username: str, display_name: str, created: datetime) -> UserDoc:
         "username": username,
         "username_key": username.lower(),
         "display_name": display_name,
+        "display_key": name_key(display_name),
         "password_hash": None,  # demo users cannot log in
         "avatar_url": None,
         "bio": None,

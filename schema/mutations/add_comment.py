@@ -10,7 +10,7 @@ from service.repositories import social
 
 
 async def add_comment(info: Info, review_id: strawberry.ID, text: str) -> Comment:
-    viewer = require_viewer(info)
+    viewer = await require_viewer(info)
     review = from_global_id(review_id, "Review", "reviewId")
     services = info.context.services
     body = validation.text(text, services.settings.max_text_length, "text")

@@ -10,7 +10,7 @@ from service.repositories import entries
 
 
 async def clear_rating(info: Info, book_id: strawberry.ID) -> Review | None:
-    viewer = require_viewer(info)
+    viewer = await require_viewer(info)
     book = from_global_id(book_id, "Book", "bookId")
     services = info.context.services
     doc = await entries.clear_rating(services.store, services.publisher, viewer, book)

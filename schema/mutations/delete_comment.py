@@ -8,7 +8,7 @@ from service.repositories import social
 
 
 async def delete_comment(info: Info, id: strawberry.ID) -> bool:
-    viewer = require_viewer(info)
+    viewer = await require_viewer(info)
     comment = from_global_id(id, "Comment", "id")
     services = info.context.services
     await social.delete_comment(services.store, services.publisher, viewer, comment)

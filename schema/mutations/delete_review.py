@@ -8,7 +8,7 @@ from service.repositories import entries
 
 
 async def delete_review(info: Info, id: strawberry.ID) -> bool:
-    viewer = require_viewer(info)
+    viewer = await require_viewer(info)
     review = from_global_id(id, "Review", "id")
     services = info.context.services
     await entries.delete_review(services.store, services.publisher, viewer, review)

@@ -28,7 +28,7 @@ async def unfollow_author(info: Info, author_id: strawberry.ID) -> Author:
 
 
 async def _user_edge(info: Info, user_id: strawberry.ID, *, follow: bool) -> User:
-    viewer = require_viewer(info)
+    viewer = await require_viewer(info)
     target = from_global_id(user_id, "User", "userId")
     services = info.context.services
     change = social.follow if follow else social.unfollow
@@ -40,7 +40,7 @@ async def _user_edge(info: Info, user_id: strawberry.ID, *, follow: bool) -> Use
 
 
 async def _author_edge(info: Info, author_id: strawberry.ID, *, follow: bool) -> Author:
-    viewer = require_viewer(info)
+    viewer = await require_viewer(info)
     target = from_global_id(author_id, "Author", "authorId")
     services = info.context.services
     change = social.follow if follow else social.unfollow

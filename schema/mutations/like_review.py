@@ -10,7 +10,7 @@ from service.repositories import social
 
 
 async def like_review(info: Info, review_id: strawberry.ID) -> Review:
-    viewer = require_viewer(info)
+    viewer = await require_viewer(info)
     review = from_global_id(review_id, "Review", "reviewId")
     services = info.context.services
     doc = await social.like(services.store, services.publisher, viewer, review)
@@ -18,7 +18,7 @@ async def like_review(info: Info, review_id: strawberry.ID) -> Review:
 
 
 async def unlike_review(info: Info, review_id: strawberry.ID) -> Review:
-    viewer = require_viewer(info)
+    viewer = await require_viewer(info)
     review = from_global_id(review_id, "Review", "reviewId")
     services = info.context.services
     doc = await social.unlike(services.store, services.publisher, viewer, review)

@@ -11,7 +11,7 @@ from service.repositories import entries
 
 
 async def rate_book(info: Info, book_id: strawberry.ID, stars: int) -> Review:
-    viewer = require_viewer(info)
+    viewer = await require_viewer(info)
     book = from_global_id(book_id, "Book", "bookId")
     validation.stars(stars)
     services = info.context.services

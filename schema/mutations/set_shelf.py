@@ -13,7 +13,7 @@ from service.repositories import entries
 async def set_shelf(
     info: Info, book_id: strawberry.ID, shelf: Shelf | None = None
 ) -> Review | None:
-    viewer = require_viewer(info)
+    viewer = await require_viewer(info)
     book = from_global_id(book_id, "Book", "bookId")
     services = info.context.services
     doc = await entries.set_shelf(

@@ -19,7 +19,7 @@ class WriteReviewInput:
 
 
 async def write_review(info: Info, input: WriteReviewInput) -> Review:
-    viewer = require_viewer(info)
+    viewer = await require_viewer(info)
     services = info.context.services
     book = from_global_id(input.book_id, "Book", "input.bookId")
     text = validation.text(input.text, services.settings.max_text_length, "input.text")

@@ -145,8 +145,9 @@ class Book(AttributeFigures, Node):
             # One find for the page's reviewers (the command the per-review loads would have
             # batched into): each Review.user then resolves synchronously, and the page skips
             # the loader's future and task per key.
+            # A reviewer who is gone shows as the deleted reader (User.reader).
             found = await users.by_ids(store, [d["user_id"] for d in page.docs])
-            reviewers = [found.get(d["user_id"]) for d in page.docs]
+            reviewers = [found.get(d["user_id"]) or users.deleted_reader() for d in page.docs]
             return Connection.of(page, map(Review.of, page.docs, reviewers))
         return Connection.of(page, map(Review.of, page.docs))
 

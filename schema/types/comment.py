@@ -47,7 +47,4 @@ class Comment(Node):
     async def user(self, info: Info) -> Annotated["User", strawberry.lazy("schema.types.user")]:
         from schema.types.user import User
 
-        doc = await info.context.loaders.user.load(self.doc["user_id"])
-        if doc is None:
-            raise NotFound("this comment's user no longer exists")
-        return computed(info, User.of(doc))
+        return User.reader(info, await info.context.loaders.user.load(self.doc["user_id"]))

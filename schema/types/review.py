@@ -83,10 +83,7 @@ class Review(DocumentFigures, Node):
         return self._load_user(info)  # type: ignore[return-value]
 
     async def _load_user(self, info: Info) -> "User":
-        doc = await info.context.loaders.user.load(self.doc["user_id"])
-        if doc is None:
-            raise NotFound("this review's user no longer exists")
-        return computed(info, User.of(doc))
+        return User.reader(info, await info.context.loaders.user.load(self.doc["user_id"]))
 
     @strawberry.field
     def viewer_has_liked(self, info: Info) -> bool:

@@ -7,14 +7,14 @@ import strawberry
 
 from schema.context import Info
 from schema.document_fields import DocumentFigures, document_field, require
-from schema.payload_figures import ComputedFields, computed_nodes, stored_as
+from schema.payload_figures import ComputedFields, computed, computed_nodes, stored_as
 from schema.types.connections import Connection, ReviewConnection
 from schema.types.enums import Shelf
 from schema.types.node import Node
 from service import validation
 from service.ids import to_global_id
 from service.mongo import Document
-from service.repositories import entries, figures
+from service.repositories import entries, figures, users
 
 
 @strawberry.type(name="User")
@@ -39,6 +39,14 @@ class User(DocumentFigures, Node):
     def of(cls, doc: Document) -> "User":
         require(doc, "_id", "username")
         return cls(doc=doc)
+
+    @classmethod
+    def reader(cls, info: Info, doc: Document | None) -> "User":
+        """The user who wrote a review or comment: the deleted-reader placeholder when their
+        document is gone (its figures are zero, not computed, in a mutation's payload too)."""
+        if doc is None:
+            return cls.of(users.deleted_reader())
+        return computed(info, cls.of(doc))
 
     @strawberry.field
     def viewer_is_following(self, info: Info) -> bool:

@@ -13,6 +13,7 @@ import redis
 
 from devtools.embedded import (
     HOST,
+    REDIS_MEMORY,
     REDIS_PERSISTENCE,
     START_TIMEOUT,
     ManagedProcess,
@@ -42,6 +43,7 @@ class OwnRedis:
         persistence = list(REDIS_PERSISTENCE) if persistent else ["--appendonly", "no"]
         args = [redis_server_binary(), "--port", str(self.port), "--bind", HOST]
         args += ["--save", "", "--dir", str(self.data_dir), "--daemonize", "no", *persistence]
+        args += REDIS_MEMORY
         with (self.data_dir / "redis.log").open("ab") as log:
             self.process = subprocess.Popen(
                 args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
