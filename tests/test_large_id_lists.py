@@ -1,7 +1,8 @@
 """Lists of ids longer than one `$in` may hold on the embedded MongoDB on SQLite (about 495:
 "Expression tree is too large") are queried 250 at a time (service/batches.py): `books
 reconcile --check` over 600+ users, as a real process; `friendsReviews` of a viewer who follows
-600 users, through GraphQL, merged in order across batches; and the commands that costs.
+600 users, through GraphQL, merged in order across batches; the commands that costs; and the
+demo loader clearing a crashed load of more than 250 users.
 
 The session's MongoDB is mongoeco in memory, which has no such limit: this module runs a
 mongoeco on a SQLite file of its own (the engine of `make dev`), where the limit is real.
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
+from devtools.demo.loader import load_demo
 from devtools.embedded import Servers
 from service.batches import IN_BATCH
 from tests.support.app import AppUnderTest, app_settings, running_app
@@ -205,3 +207,22 @@ async def test_reconcile_check_over_600_users_exits_0_then_1_on_drift(world: Wor
     ]
     assert run_reconcile(world.app).returncode == 0
     assert run_reconcile(world.app, "--check").returncode == 0
+
+
+async def test_a_crashed_demo_load_is_cleared_in_batches_before_loading_again(
+    app: AppUnderTest,
+) -> None:
+    """The loader deletes a crashed load's users (more than IN_BATCH at make dev's scale) and
+    reviews by id batches; loading again leaves exactly one data set."""
+    store = app.services.store
+    first = await load_demo(store, 0.02)
+    assert first.inserted["users"] > IN_BATCH
+    await store.meta.delete_many({})  # as if the load had crashed before its marker
+
+    again = await load_demo(store, 0.02)
+
+    assert again.cleared_partial_load
+    assert await store.users.count_documents({}) == again.inserted["users"]
+    assert await store.reviews.count_documents({}) == again.inserted["reviews"]
+    assert await store.books.count_documents({}) == 1
+    assert await store.authors.count_documents({}) == 1
