@@ -17,9 +17,12 @@ log = logging.getLogger("bookservice.cli")
 Handler = Callable[[argparse.Namespace, Settings], int]
 # Bulk loads and full recomputations run far longer than one API command may.
 BATCH_TIMEOUT_MS = 600_000
-# Exit codes of `books reconcile --check`: drift is a finding, a crash is not.
+# Exit codes of every command: 0 done; 1 only for a finding (`reconcile --check`: drift);
+# 2 a failure (a server unreachable, a bad setting or argument, a crash): one line on stderr,
+# no traceback (it is logged at DEBUG), so that a script can tell "drift" from "broken".
 EXIT_DRIFT = 1
 EXIT_FAILURE = 2
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
 
 
 def _batch_settings(settings: Settings) -> Settings:
@@ -80,12 +83,7 @@ async def _reconcile(settings: Settings, check: bool) -> int:
 
 
 def reconcile(args: argparse.Namespace, settings: Settings) -> int:
-    try:
-        return asyncio.run(_reconcile(_batch_settings(settings), args.check))
-    except Exception as error:  # a failure must not read as "drift found" (exit 1)
-        log.error("reconcile failed", exc_info=error)
-        print(f"reconcile failed: {type(error).__name__}: {error}", file=sys.stderr)
-        return EXIT_FAILURE
+    return asyncio.run(_reconcile(_batch_settings(settings), args.check))
 
 
 async def _worker_status(settings: Settings) -> int:
@@ -113,7 +111,7 @@ async def _load_manifest(path: Path, settings: Settings) -> int:
         count = await register_manifest(PersistedQueries.from_settings(redis, settings), path)
     except (ManifestError, OSError, RedisError) as error:
         print(f"books persisted-queries: {error}", file=sys.stderr)
-        return 1
+        return EXIT_FAILURE
     finally:
         await redis.aclose()
     print(f"registered {count} documents from {path}")
@@ -193,10 +191,17 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    settings = get_settings()
-    logs.configure(settings.log_level, settings.json_logs)
-    return COMMANDS[args.command][0](args, settings)
+    args = parser().parse_args(argv)  # a usage error exits 2 (argparse)
+    try:
+        settings = get_settings()
+        logs.configure(settings.log_level, settings.json_logs)
+        return COMMANDS[args.command][0](args, settings)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except Exception as error:  # a failure must not read as a finding (exit 1)
+        log.debug("books %s failed", args.command, exc_info=error)
+        print(f"books {args.command}: failed: {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_FAILURE
 
 
 if __name__ == "__main__":

@@ -168,6 +168,9 @@ def run_dev(settings: Settings, cli: list[str]) -> int:
                 children.append(api)
                 worker = Restarted([*cli, "worker"], env)
                 print(_banner(settings, servers), flush=True)
+                print(
+                    f"dev: worker started (pid {worker.process.pid})", file=sys.stderr, flush=True
+                )
                 name, code = _supervise(api, worker, servers)
                 print(f"dev: {name} exited unexpectedly (exit {code}); stopping", file=sys.stderr)
                 return code if code > 0 else 1

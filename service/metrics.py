@@ -60,11 +60,28 @@ class Metrics:
         self.outbox = Gauge(
             "events_outbox", "Changes waiting in the outbox", registry=self.registry
         )
+        self.oldest_unapplied = Gauge(
+            "events_oldest_unapplied_seconds",
+            "Age of the oldest event the workers' group has not applied (0: none)",
+            registry=self.registry,
+        )
+        self.workers_alive = Gauge(
+            "workers_alive",
+            "Workers whose heartbeat is alive (a paused or killed worker's expires)",
+            registry=self.registry,
+        )
         self._names: set[str] = set()
         self._groups: set[str] = set()  # the groups of the last scrape that could read them
 
     def pipeline_gauges(self) -> tuple[Gauge, ...]:
-        return (self.stream_length, self.dead_letters, self.applied, self.outbox)
+        return (
+            self.stream_length,
+            self.dead_letters,
+            self.applied,
+            self.outbox,
+            self.oldest_unapplied,
+            self.workers_alive,
+        )
 
     def operation_label(self, name: str | None) -> str:
         """Client-chosen names, bounded so a client cannot blow up the label set."""
@@ -101,6 +118,8 @@ class Metrics:
             self.lag.labels(group["name"]).set(math.nan if lag is None else lag)
         self.applied.set(sum(w.get("applied", 0) for w in status["workers"]))
         self.outbox.set(status["outbox"])
+        self.oldest_unapplied.set(status["backlog"]["oldest_unapplied_seconds"])
+        self.workers_alive.set(status["backlog"]["workers_alive"])
 
     def observe(self, name: str | None, started: float, codes: list[str]) -> None:
         label = self.operation_label(name)

@@ -1,7 +1,9 @@
 """The Redis side of the event pipeline, in one place: the names of its stream, consumer group,
 dead-letter stream, stats channel and keys; the "figures changed" notice; the figures epoch;
-worker heartbeats (keys that expire, so a killed worker drops out of the status by itself);
-and the pipeline's status as `books worker status` and /metrics report it.
+worker heartbeats (keys that expire, so a killed or paused worker drops out of the status by
+itself); the backlog of our consumer group (events not applied yet, the oldest one's age,
+workers alive) that /readyz judges; and the pipeline's status as `books worker status` and
+/metrics report it.
 
 The API (publishing events, the stats hub, the response cache's epoch), the worker, the CLI and
 /metrics all take their names from here; the consumer-group mechanics themselves (reads,
@@ -19,6 +21,7 @@ from redis.exceptions import ResponseError
 from service.settings import Settings
 
 HEARTBEAT_MISSES = 3  # a worker whose last beats this many intervals ago counts as gone
+UNKNOWN_LAG_COUNT = 10_000  # most undelivered entries counted when Redis cannot tell the lag
 
 
 def _text(value: Any) -> str:
@@ -46,6 +49,42 @@ class PipelineNames:
             epoch=f"{settings.redis_prefix}:epoch",
             heartbeats=f"{settings.stream_key}:worker:",
         )
+
+
+def _id_ms(entry_id: Any) -> int:
+    """The time a stream entry was appended (ms since the epoch, Redis's clock): its id's
+    first part."""
+    return int(_text(entry_id).partition("-")[0])
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What our consumer group has not applied yet: events delivered but not acknowledged plus
+    events not delivered; the oldest one's age (0 when none); workers whose heartbeat is alive
+    and says running (a paused or killed worker's expires)."""
+
+    unapplied: int
+    oldest_unapplied_seconds: float
+    workers_alive: int
+
+    def problems(self, max_age_seconds: float) -> list[str]:
+        """Why the figures fall behind, in words (none: they keep up)."""
+        found = []
+        if self.oldest_unapplied_seconds > max_age_seconds:
+            found.append(
+                f"the oldest unapplied event is {self.oldest_unapplied_seconds:.1f} s old"
+                f" (READY_MAX_EVENT_AGE_SECONDS={max_age_seconds:g})"
+            )
+        if self.unapplied and not self.workers_alive:
+            found.append(f"{self.unapplied} events wait and no worker is alive")
+        return found
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "events_pending": self.unapplied,
+            "oldest_unapplied_seconds": round(self.oldest_unapplied_seconds, 3),
+            "workers_alive": self.workers_alive,
+        }
 
 
 class Pipeline:
@@ -94,13 +133,58 @@ class Pipeline:
             for group in raw
         ]
 
+    async def _unapplied(self, groups: list[dict[str, Any]]) -> tuple[int, list[Any]]:
+        """How many events our group has not applied, and the ids that may be the oldest."""
+        stream = self.names.stream
+        ours = next((g for g in groups if g["name"] == self.names.group), None)
+        if ours is None:  # no worker ever made the group: every event in the stream waits
+            first = await self.redis.xrange(stream, "-", "+", count=1) or []
+            return await self.redis.xlen(stream), [first[0][0]] if first else []
+        candidates: list[Any] = []
+        if ours["pending"]:
+            summary = await self.redis.xpending(stream, self.names.group)
+            if summary["min"] is not None:  # None: acknowledged since XINFO answered
+                candidates.append(summary["min"])
+        after = f"({ours['last_delivered']}"
+        lag = ours["lag"]
+        undelivered = (
+            await self.redis.xrange(
+                stream, after, "+", count=1 if lag is not None else UNKNOWN_LAG_COUNT
+            )
+            or []
+        )
+        if undelivered:
+            candidates.append(undelivered[0][0])
+        return ours["pending"] + (lag if lag is not None else len(undelivered)), candidates
+
+    async def backlog(
+        self,
+        groups: list[dict[str, Any]] | None = None,
+        workers: list[dict[str, Any]] | None = None,
+    ) -> Backlog:
+        """Our group's backlog (see Backlog); `groups` and `workers` as `groups()` and
+        `workers()` just gave them."""
+        unapplied, candidates = await self._unapplied(
+            await self.groups() if groups is None else groups
+        )
+        oldest = 0.0
+        if candidates:
+            seconds, micros = await self.redis.time()  # the clock the entry ids come from
+            now_ms = int(seconds) * 1000 + int(micros) // 1000
+            oldest = max(0.0, (now_ms - min(map(_id_ms, candidates))) / 1000)
+        beating = await self.workers() if workers is None else workers
+        alive = sum(1 for w in beating if w.get("state") == "running")
+        return Backlog(unapplied, oldest, alive)
+
     async def status(self, outbox: int) -> dict[str, Any]:
         """The pipeline as operators see it; `outbox` comes from MongoDB."""
+        groups, workers = await self.groups(), await self.workers()
         return {
             "stream": self.names.stream,
             "length": await self.redis.xlen(self.names.stream),
             "dead_letters": await self.redis.xlen(self.names.dead_letters),
-            "groups": await self.groups(),
-            "workers": await self.workers(),
+            "groups": groups,
+            "workers": workers,
+            "backlog": (await self.backlog(groups, workers)).as_dict(),
             "outbox": outbox,
         }

@@ -115,6 +115,12 @@ class Settings(BaseSettings):
         description="How often a worker publishes its counters; one silent for three of these"
         " intervals drops out of `books worker status` and /metrics.",
     )
+    ready_max_event_age_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="/readyz says `degraded` (still 200) when the oldest event the workers have"
+        " not applied is older than this, or when events wait and no worker is alive.",
+    )
     trim_interval_seconds: float = Field(
         default=10.0, description="How often a worker trims acknowledged events off the stream."
     )

@@ -5,9 +5,10 @@ The worker's MongoDB commands are counted with PyMongo's command monitoring (the
 `CommandCounter` that `open_services` attaches to the worker's own client) while the real
 `Worker` applies one batch read from the consumer group. The same thousand events spread over
 a hundred books cost exactly the same commands: every kind of aggregate is recomputed with
-`$in` queries over all its ids and stored with one unordered bulk write.
+`$in` queries over all its ids, 250 ids per query (service/batches.py: the embedded MongoDB on
+SQLite refuses longer lists), and stored with one unordered bulk write.
 
-What one batch of N events costs, whatever N and however many books, users or reviews it names:
+What one batch of N events costs, whatever N, per 250 distinct books, users or reviews it names:
 
 | command         | how many | why                                                           |
 |-----------------|----------|---------------------------------------------------------------|
@@ -43,8 +44,10 @@ BOOKS = 100
 RATERS = 60  # entries stored as sources; the events name many more users than that
 
 # Pinned figures (see the module docstring). Rating events touch two kinds: book and user.
-RATING_BATCH_COMMANDS = {"findAndModify": 1, "aggregate": 1 + 3, "update": 2}
-# Events of every type touch all four kinds: 1 + 3 + 2 + 2 aggregates, 4 bulk writes.
+# The thousand ratings are by a thousand users: their 3 parts run once per 250 user ids.
+RATING_BATCH_COMMANDS = {"findAndModify": 1, "aggregate": 1 + 3 * 4, "update": 2}
+# Events of every type touch all four kinds: 1 + 3 + 2 + 2 aggregates, 4 bulk writes (each
+# kind's ids fit in one $in: 60 users, a few books, reviews and authors).
 MIXED_BATCH_COMMANDS = {"findAndModify": 1, "aggregate": 1 + 3 + 2 + 2, "update": 4}
 WRITE_COMMANDS = {"insert", "update", "delete", "findAndModify"}
 
@@ -203,7 +206,8 @@ async def test_the_same_burst_over_a_hundred_books_costs_the_same_commands(
 
     await world.worker._handle(entries)
 
-    # Not 100 aggregates and 100 updates: still one $in query and one bulk write per kind.
+    # Not 100 aggregates and 100 updates: one $in query per part per 250 ids, one bulk write per
+    # kind.
     assert world.commands == RATING_BATCH_COMMANDS
     for book in world.books[:3]:
         await assert_book_figures(world, book)

@@ -124,7 +124,9 @@ async def test_health_and_readiness_when_mongodb_and_redis_answer(
         assert (health.status_code, health.json()) == (200, {"status": "ok"})
         ready = await http.get(f"{api.url}/readyz")
         assert ready.status_code == 200, ready.text
-        assert ready.json() == {"status": "ready", "mongodb": "ok", "redis": "ok"}
+        body = ready.json()
+        assert (body["status"], body["mongodb"], body["redis"]) == ("ready", "ok", "ok")
+        assert body["pipeline"]["status"] == "ok"  # test_pipeline_health.py: when it is not
 
 
 # --- metrics ----------------------------------------------------------------------------------

@@ -3,7 +3,6 @@ process through the CLI), reports drift with `--check` and fixes it otherwise; a
 loader's data, once reconciled, shows the seed page's figures in the page's proportions."""
 
 import subprocess
-import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +10,6 @@ import pytest
 from bson import ObjectId
 
 from devtools.demo.seed_page import read_seed_page
-from devtools.embedded import settings_env
 from tests.support.app import AppUnderTest, DemoApp, GraphQLClient
 from tests.support.documents import gid, insert_author, insert_book, oid_of, quick_user
 from tests.support.operations import (
@@ -24,18 +22,12 @@ from tests.support.operations import (
     UNLIKE,
     write_review,
 )
+from tests.support.processes import run_books
 from workers.reconcile import reconcile
 
 
 def run_reconcile(app: AppUnderTest, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", "reconcile", *args],
-        env=settings_env(app.settings, LOG_LEVEL="WARNING"),
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    return run_books(app.settings, "reconcile", *args, timeout=180, LOG_LEVEL="WARNING")
 
 
 @dataclass

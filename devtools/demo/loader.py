@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bson import ObjectId
+from pymongo.asynchronous.collection import AsyncCollection
 
 from devtools.demo.seed_page import (
     DEFAULT_SEED_PATH,
@@ -31,6 +32,7 @@ from devtools.demo.seed_page import (
     scaled_count,
     scaled_rating_counts,
 )
+from service.batches import in_batches
 from service.documents import (
     AuthorDoc,
     BookDoc,
@@ -300,21 +302,23 @@ async def _clear_partial_load(store: Store, page: SeedPage) -> bool:
         ],
     }
     user_ids = [doc["_id"] async for doc in store.users.find(user_filter, {"_id": 1})]
-    deleted = 0
-    if book_ids or user_ids:
-        result = await store.reviews.delete_many(
-            {"$or": [{"book_id": {"$in": book_ids}}, {"user_id": {"$in": user_ids}}]}
-        )
-        deleted += result.deleted_count
-    if user_ids:
-        deleted += (await store.users.delete_many({"_id": {"$in": user_ids}})).deleted_count
-    if book_ids:
-        deleted += (await store.books.delete_many({"_id": {"$in": book_ids}})).deleted_count
+    deleted = await _delete_in(store.reviews, "book_id", book_ids)
+    deleted += await _delete_in(store.reviews, "user_id", user_ids)
+    deleted += await _delete_in(store.users, "_id", user_ids)
+    deleted += await _delete_in(store.books, "_id", book_ids)
     orphans = [
         doc["_id"]
         async for doc in store.authors.find({"name": page.author.name}, {"_id": 1})
         if await store.books.find_one({"author_ids": doc["_id"]}, {"_id": 1}) is None
     ]
-    if orphans:
-        deleted += (await store.authors.delete_many({"_id": {"$in": orphans}})).deleted_count
+    deleted += await _delete_in(store.authors, "_id", orphans)
     return deleted > 0
+
+
+async def _delete_in(collection: AsyncCollection, field: str, ids: list[ObjectId]) -> int:
+    """Delete the documents whose `field` is one of `ids` (service.batches: IN_BATCH at a time)."""
+
+    async def run(batch: list[ObjectId]) -> list[int]:
+        return [(await collection.delete_many({field: {"$in": batch}})).deleted_count]
+
+    return sum(await in_batches(ids, run))

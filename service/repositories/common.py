@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from bson import ObjectId
 from pymongo.asynchronous.collection import AsyncCollection
 
+from service.batches import in_batches
 from service.mongo import Document
 
 
@@ -18,11 +19,10 @@ def now() -> datetime:
 async def docs_by_ids(
     collection: AsyncCollection, ids: Iterable[ObjectId], projection: Document | None = None
 ) -> dict[ObjectId, Document]:
-    """Many documents in one command, keyed by _id (missing ids are absent)."""
-    wanted = list(dict.fromkeys(ids))
-    if not wanted:
-        return {}
-    found = await collection.find({"_id": {"$in": wanted}}, projection).to_list(None)
+    """Many documents in one command per IN_BATCH ids, keyed by _id (missing ids are absent)."""
+    found = await in_batches(
+        ids, lambda batch: collection.find({"_id": {"$in": batch}}, projection).to_list(None)
+    )
     return {doc["_id"]: doc for doc in found}
 
 

@@ -12,11 +12,12 @@ from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from service.batches import in_batches
 from service.documents import Shelf, new_entry_fields
 from service.errors import Forbidden, NotFound
 from service.events import Event, EventType
 from service.mongo import Document, Store
-from service.pagination import Ordering, Page, fetch_page
+from service.pagination import Ordering, Page, fetch_page, fetch_page_among
 from service.publisher import EventPublisher
 from service.repositories import books
 from service.repositories.common import now
@@ -77,8 +78,8 @@ async def friends_reviews(
     friends = [f["target_id"] for f in await follows.to_list(None)] if viewer_id else []
     if not friends:
         return Page.empty(ordering, after)
-    query = {"book_id": book_id, "has_text": True, "user_id": {"$in": friends}}
-    return await fetch_page(store.reviews, query, ordering, first, after)
+    query = {"book_id": book_id, "has_text": True}
+    return await fetch_page_among(store.reviews, query, "user_id", friends, ordering, first, after)
 
 
 async def user_entries(
@@ -94,9 +95,12 @@ async def user_entries(
 async def entries_of_user_for_books(
     store: Store, user_id: ObjectId, book_ids: Iterable[ObjectId]
 ) -> dict[ObjectId, Document]:
-    found = await store.reviews.find(
-        {"user_id": user_id, "book_id": {"$in": list(book_ids)}}
-    ).to_list(None)
+    found = await in_batches(
+        book_ids,
+        lambda batch: store.reviews.find({"user_id": user_id, "book_id": {"$in": batch}}).to_list(
+            None
+        ),
+    )
     return {doc["book_id"]: doc for doc in found}
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo import ReturnDocument, UpdateOne
 
+from service.batches import in_batches
 from service.documents import Shelf
 from service.events import AggregateKind
 from service.mongo import Document, Store
@@ -32,10 +33,18 @@ Figures = dict[str, Any]  # field path -> value, as stored on the aggregate's do
 Part = Callable[[Store, list[ObjectId]], Awaitable[dict[ObjectId, Figures]]]
 
 
-async def _grouped(store: Store, collection: str, match: Document, key: Any) -> list[Document]:
-    pipeline = [{"$match": match}, {"$group": {"_id": key, "n": {"$sum": 1}}}]
-    cursor = await store.db[collection].aggregate(pipeline)
-    return await cursor.to_list(None)
+async def _grouped(
+    store: Store, collection: str, field: str, ids: list[ObjectId], extra: Document, key: Any
+) -> list[Document]:
+    """Counts of the documents whose `field` is one of `ids` (and that match `extra`), grouped
+    by `key`, which holds `field`: one aggregate per IN_BATCH ids, the groups of no two alike."""
+
+    async def run(batch: list[ObjectId]) -> list[Document]:
+        match = {field: {"$in": batch}, **extra}
+        pipeline = [{"$match": match}, {"$group": {"_id": key, "n": {"$sum": 1}}}]
+        return await (await store.db[collection].aggregate(pipeline)).to_list(None)
+
+    return await in_batches(ids, run)
 
 
 async def book_figures(store: Store, book_ids: list[ObjectId]) -> dict[ObjectId, Figures]:
@@ -48,7 +57,9 @@ async def book_figures(store: Store, book_ids: list[ObjectId]) -> dict[ObjectId,
     groups = await _grouped(
         store,
         "reviews",
-        {"book_id": {"$in": book_ids}},
+        "book_id",
+        book_ids,
+        {},
         {"b": "$book_id", "r": "$rating", "s": "$shelf", "t": "$has_text"},
     )
     for group in groups:
@@ -81,9 +92,7 @@ def _counting(collection: str, field: str, figure: str, extra: Document | None =
 
     async def count(store: Store, ids: list[ObjectId]) -> dict[ObjectId, Figures]:
         found = dict.fromkeys(ids, 0)
-        for group in await _grouped(
-            store, collection, {field: {"$in": ids}, **(extra or {})}, f"${field}"
-        ):
+        for group in await _grouped(store, collection, field, ids, extra or {}, f"${field}"):
             if group["_id"] in found:
                 found[group["_id"]] = group["n"]
         return {i: {figure: n} for i, n in found.items()}
@@ -100,15 +109,20 @@ author_followers = _counting("follows", "target_id", "followers_count", {"target
 
 
 async def author_books(store: Store, author_ids: list[ObjectId]) -> dict[ObjectId, Figures]:
+    async def run(batch: list[ObjectId]) -> list[Document]:
+        pipeline: list[Document] = [
+            {"$match": {"author_ids": {"$in": batch}}},
+            {"$unwind": "$author_ids"},
+            {"$group": {"_id": "$author_ids", "n": {"$sum": 1}}},
+        ]
+        groups = await (await store.books.aggregate(pipeline)).to_list(None)
+        # A co-author of another batch is counted (in full) by that batch's command.
+        wanted = set(batch)
+        return [g for g in groups if g["_id"] in wanted]
+
     books: dict[ObjectId, int] = dict.fromkeys(author_ids, 0)
-    pipeline: list[Document] = [
-        {"$match": {"author_ids": {"$in": author_ids}}},
-        {"$unwind": "$author_ids"},
-        {"$group": {"_id": "$author_ids", "n": {"$sum": 1}}},
-    ]
-    for group in await (await store.books.aggregate(pipeline)).to_list(None):
-        if group["_id"] in books:
-            books[group["_id"]] = group["n"]
+    for group in await in_batches(author_ids, run):
+        books[group["_id"]] = group["n"]
     return {a: {"books_count": n} for a, n in books.items()}
 
 

@@ -6,6 +6,7 @@ from bson import ObjectId
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
+from service.batches import in_batches
 from service.errors import BadUserInput, Forbidden, NotFound
 from service.events import Event, EventType
 from service.mongo import Document, Store
@@ -70,10 +71,13 @@ async def unlike(
 async def liked_review_ids(
     store: Store, user_id: ObjectId, review_ids: list[ObjectId]
 ) -> set[ObjectId]:
-    found = store.likes.find(
-        {"user_id": user_id, "review_id": {"$in": review_ids}}, {"review_id": 1}
+    found = await in_batches(
+        review_ids,
+        lambda batch: store.likes.find(
+            {"user_id": user_id, "review_id": {"$in": batch}}, {"review_id": 1}
+        ).to_list(None),
     )
-    return {doc["review_id"] for doc in await found.to_list(None)}
+    return {doc["review_id"] for doc in found}
 
 
 # --- comments ----------------------------------------------------------------------------
@@ -177,8 +181,11 @@ async def unfollow(
 async def followed_ids(
     store: Store, follower_id: ObjectId, kind: TargetKind, target_ids: list[ObjectId]
 ) -> set[ObjectId]:
-    found = store.follows.find(
-        {"follower_id": follower_id, "target_kind": kind, "target_id": {"$in": target_ids}},
-        {"target_id": 1},
+    found = await in_batches(
+        target_ids,
+        lambda batch: store.follows.find(
+            {"follower_id": follower_id, "target_kind": kind, "target_id": {"$in": batch}},
+            {"target_id": 1},
+        ).to_list(None),
     )
-    return {doc["target_id"] for doc in await found.to_list(None)}
+    return {doc["target_id"] for doc in found}

@@ -173,16 +173,25 @@ def running(*children: Child) -> Iterator[None]:
                 child.kill()
 
 
-def books_json(settings: Settings, *args: str) -> Any:
-    """`books ARGS`, run as a command that must succeed, its JSON output parsed."""
-    done = subprocess.run(
+def run_books(
+    settings: Settings, *args: str, timeout: float = 60, **extra: str
+) -> subprocess.CompletedProcess[str]:
+    """`books ARGS` run to its end with `settings` (and `extra` variables); its exit code and
+    output (text)."""
+    return subprocess.run(
         [sys.executable, "-m", "app.cli", *args],
-        env=settings_env(settings),
+        env=settings_env(settings, **extra),
         capture_output=True,
-        timeout=60,
+        text=True,
+        timeout=timeout,
         check=False,
     )
-    assert done.returncode == 0, done.stderr.decode(errors="replace")
+
+
+def books_json(settings: Settings, *args: str) -> Any:
+    """`books ARGS`, run as a command that must succeed, its JSON output parsed."""
+    done = run_books(settings, *args)
+    assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
 
