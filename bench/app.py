@@ -292,14 +292,13 @@ def _rules_per_request() -> None:
     depth and alias rules built per request, as strawberry's QueryDepthLimiter and
     MaxAliasesLimiter do when given as per-request factories. Every request then brings new
     rule classes, so the validation cache (keyed by the rules) never hits."""
-    from strawberry.extensions import AddValidationRules, MaxAliasesLimiter, MaxTokensLimiter
+    from strawberry.extensions import AddValidationRules, MaxAliasesLimiter
 
     import schema.limits
 
     def extensions(self: schema.limits.Limits) -> list[Any]:
         cost_rule = schema.limits.cost_limit_rule(self.max_cost)
         return [
-            lambda: MaxTokensLimiter(max_token_count=self.max_tokens),
             lambda: AddValidationRules([schema.limits.depth_limit_rule(self.max_depth)]),
             lambda: MaxAliasesLimiter(max_alias_count=self.max_aliases),
             lambda: AddValidationRules([cost_rule]),

@@ -39,7 +39,7 @@ import httpx
 import orjson
 from bson import ObjectId
 
-from bench import data, freshness, profile, queries, worker_bench
+from bench import cache_spread, data, freshness, profile, queries, worker_bench
 from bench.load import Api, BenchError, Load, Sample, Wrk, measure, require_wrk
 from bench.procs import (
     ROOT,
@@ -572,6 +572,7 @@ def main(argv: list[str] | None = None) -> int:
                 [] if options.no_worker else run_worker_rows(options, main_settings, main_world)
             )
             fresh = run_freshness(options, apis["cached"], main_settings)
+            spread = run_cache_spread(options, apis["cached"], main_world)
         finally:
             stop_processes(*[s.process for s in started], worker, timeout=15)
 
@@ -610,6 +611,7 @@ def main(argv: list[str] | None = None) -> int:
             for b in bursts
         ],
         "freshness": fresh,
+        "cache_spread": spread,
         "profiles": [
             {
                 "title": t,
@@ -937,6 +939,16 @@ def run_freshness(options: argparse.Namespace, api: Api, settings: Settings) -> 
     }
 
 
+def run_cache_spread(options: argparse.Namespace, api: Api, world: data.World) -> dict[str, Any]:
+    """bench/cache_spread.py's measure: readers over 100 books, ratings on 10 of them."""
+    say("bench: response cache under writes")
+    books = [to_global_id("Book", b) for b in world.spread_books]
+    hot, cold = books[:10], books[10:]
+    total = int(options.freshness_rate * options.freshness_seconds)
+    tokens = [data.token_for(ObjectId(), SECRET) for _ in range(total)]
+    return asyncio.run(cache_spread.measure(api.url, cold, hot, tokens, options.freshness_rate))
+
+
 def render_results(results: dict[str, Any], folder: Path | None = None) -> str:
     """The printed output, from a results file's content (see --render); profiles are
     summarized again from their collapsed stacks when those are still in `folder`."""
@@ -966,6 +978,7 @@ def render_results(results: dict[str, Any], folder: Path | None = None) -> str:
         bursts,
         results["freshness"],
         results["checks"],
+        results.get("cache_spread") or {},
         results["elapsed"],
     )
     for found in results.get("profiles", []):
@@ -993,6 +1006,7 @@ def render(
     bursts: list[worker_bench.BurstResult],
     fresh: dict[str, Any],
     checks: list[str],
+    spread: dict[str, Any],
     elapsed: float,
 ) -> str:
     v = env["versions"]
@@ -1073,10 +1087,47 @@ def render(
                 f"rateBook round trip p50 {fresh['write_p50']:.1f} ms",
             )
         )
+    if spread:
+        lines.append(
+            table_line(
+                f"cache under writes: {spread['books'] - spread['hot_books']} unrated books,"
+                " hit rate %",
+                spread["cold_reads"] / spread["seconds"],
+                None,
+                None,
+                None,
+                None,
+                None,
+                f"{spread['hit_rate'] * 100:.1f}% of {spread['cold_reads']:,} reads hit, while"
+                f" {spread['ratings']} ratings landed on {spread['hot_books']} books"
+                f" at {spread['rate']:g}/s",
+            )
+        )
+        lines.append(
+            table_line(
+                f"cache under writes: {spread['hot_books']} rated books, rating -> visible",
+                None,
+                spread["fresh_p50"],
+                spread["fresh_p99"],
+                None,
+                None,
+                None,
+                f"polled round robin ({spread['hot_polls']:,} reads)",
+            )
+        )
     lines += ["", "techniques, before -> after (medians; CPU ms/req, p50 ms, Mongo commands/req):"]
     lines += technique_lines(rows)
     lines += ["", "targets:"]
     lines += targets(rows, bursts)
+    if spread:
+        lines.append(
+            f"  {'MET   ' if spread['hit_rate'] >= 0.95 else 'MISSED'} cache hit rate of unrated"
+            f" books under writes >= 95%: {spread['hit_rate'] * 100:.1f}%"
+        )
+        lines.append(
+            f"  {'MET   ' if spread['fresh_p50'] < 1000 else 'MISSED'} rated books' freshness"
+            f" p50 < 1 s: {spread['fresh_p50']:.0f} ms (p99 {spread['fresh_p99']:.0f} ms)"
+        )
     lines += ["", "checks:"] + [f"  {c}" for c in checks]
     return "\n".join(lines)
 
