@@ -220,9 +220,12 @@ async function main () {
     }
   })
   const responses = {}
-  app.addHook('onResponse', async (request) => {
+  // Counted when the response is ready to send, as bench.app counts its own (a request wrk
+  // abandons at the end of its window still counts on both sides).
+  app.addHook('onSend', async (request, _, payload) => {
     const path = request.routeOptions.url
     responses[path] = (responses[path] ?? 0) + 1
+    return payload
   })
   app.get('/healthz', async () => ({ status: 'ok' }))
   app.get('/bench/stats', async () => ({ pid: process.pid, variant: 'node', responses, commands }))
