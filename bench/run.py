@@ -1100,7 +1100,8 @@ def render(
                 None,
                 f"{spread['hit_rate'] * 100:.1f}% of {spread['cold_reads']:,} reads hit, while"
                 f" {spread['ratings']} ratings landed on {spread['hot_books']} books"
-                f" at {spread['rate']:g}/s",
+                f" at {spread['ratings'] / spread['seconds']:.1f}/s"
+                f" (paced for {spread['rate']:g}/s)",
             )
         )
         lines.append(
