@@ -84,8 +84,12 @@ lint: venv
 
 # The benchmark (bench/RESULTS.md): starts its own servers; needs wrk (`apt-get install wrk`).
 # BENCH_ARGS=--quick for a smoke run, BENCH_ARGS=--profile for py-spy profiles (pip install py-spy).
+# With node on PATH it also installs bench/node-peer from its lockfile (the Node peer's rows).
 .PHONY: bench
 bench: venv
+	@if command -v node >/dev/null; then \
+		(cd bench/node-peer && npm ci --no-audit --no-fund --loglevel=error); \
+	else echo "bench: node is not on PATH: no Node peer rows"; fi
 	$(PY) -m bench.run $(BENCH_ARGS)
 
 # GraphiQL's committed bundle (app/static/graphiql/), rebuilt from web/graphiql's lockfile.

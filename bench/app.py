@@ -1,27 +1,31 @@
-"""The benchmark's ASGI factory: the service's app (as `app.asgi.build_app` makes it) plus the
-floor endpoints, or a variant of it with one technique switched off, chosen by BENCH_VARIANT:
+"""The benchmark's ASGI factory: the service's app (`app.asgi.build_app`) plus the floor
+endpoints, or a variant of it with one technique switched off, chosen by BENCH_VARIANT:
 
-| variant    | what differs from production (`ours`)                                        |
-|------------|-------------------------------------------------------------------------------|
-| ours       | nothing: GraphQLApp + build_schema(settings)                                  |
-| plain      | stock Strawberry: `strawberry.asgi.GraphQL` (json.dumps), a schema with no    |
-|            | extensions at all (no caches, no limits, no guard)                            |
-| nocaches   | no ParserCache / ValidationCache                                              |
-| stdjson    | responses encoded with json.dumps (Strawberry's default) instead of orjson     |
-| fieldext   | plus one per-field extension (a no-op `resolve` hook, the cost of the hook)   |
-| unbatched  | DataLoaders that do not batch (max_batch_size=1): one find per key            |
-| aggread    | figures aggregated on read (service.repositories.figures, per request)        |
-|            | instead of read from the stored aggregates                                    |
-| projection | reviews and users fetched with a projection of what the page renders          |
+| variant        | what differs from production (`ours`)                                   |
+|----------------|--------------------------------------------------------------------------|
+| ours           | nothing: `app.asgi.build_app(settings)`                                  |
+| plain          | stock Strawberry: `strawberry.asgi.GraphQL` (json.dumps), a schema with  |
+|                | no extensions at all (no caches, no limits, no guard), stock execution  |
+| strawberryview | the production schema behind Strawberry's own HTTP view                 |
+|                | (`strawberry.asgi.GraphQL`) instead of the thin path (schema/http/)     |
+| nocaches       | no parse cache (ParsedDocument) / DocumentValidationCache               |
+| stdjson        | responses encoded with json.dumps instead of orjson                     |
+| fieldext       | plus one per-field extension (a no-op `resolve` hook, the cost of it)   |
+| unbatched      | DataLoaders that do not batch (max_batch_size=1): one find per key      |
+| aggread        | figures aggregated on read (service.repositories.figures, per request)  |
+|                | instead of read from the stored aggregates                              |
+| projection     | reviews and users fetched with a projection of what the page renders   |
 
+The execution (compiled, planned, stock) is the EXECUTION setting, not a variant.
 BENCH_FIXES (comma-separated) patches a variant further: `rulesperrequest` (the limit rules
 built per request, as before schema/limits.py made them once), `noprefetch` (Review.user awaits
 the loader per review), `loaderprefetch` (the page's reviewers fetched through the users
-DataLoader's load_many instead of one repository call), `stockexec` (graphql-core's own field
-execution instead of schema.execution's planned fast path), `strawberryvalcache` (Strawberry's
-ValidationCache, keyed by the document's hash, instead of schema.validation_cache), `gcfreeze`.
-BENCH_SKIP_INDEXES=1 opens the services without
-creating indexes (the grow database, see bench.data).
+DataLoader's load_many instead of one repository call), `strawberryvalcache` (Strawberry's
+ValidationCache, keyed by the document's hash, instead of schema.validation_cache),
+`tzcursor` (cursors encoded with the time-zone-aware `datetime.timestamp()`), `apqredis`
+(APQ hashes looked up in Redis on every request, no in-process map), `gcfreeze`.
+BENCH_SKIP_INDEXES=1 opens the services without creating indexes (the grow database, see
+bench.data).
 
 uvloop+httptools versus asyncio+h11 is a uvicorn flag (`bench.serve --loop --http`); APQ and
 the response cache are request bodies and a setting (RESPONSE_CACHE). Every variant also
@@ -31,6 +35,7 @@ divided by requests the process really served.
     uvicorn bench.app:build --factory   (bench.serve runs it the way `books serve` does)
 """
 
+import json
 import os
 from collections import Counter
 from collections.abc import Sequence
@@ -38,22 +43,23 @@ from typing import Any
 
 import orjson
 import strawberry
-from app.shell import create_app
 from bson import ObjectId
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.dataloader import DataLoader
-from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.extensions import SchemaExtension, ValidationCache
 
+import app.asgi
 from bench import floor
-from schema.context import Context
+from schema.context import Context, Viewer
 from schema.definition import BookSchema, build_schema
-from schema.http import GraphQLApp
+from schema.documents import ParsedDocument
+from schema.http.endpoint import Body, GraphQLEndpoint
 from schema.loaders import Loaders
 from schema.mutations.root import Mutation
 from schema.query import Query
@@ -64,7 +70,6 @@ from schema.types.comment import Comment
 from schema.types.review import Review
 from schema.types.user import User
 from schema.validation_cache import DocumentValidationCache
-from service.auth import bearer_token, read_token
 from service.mongo import Document, Store
 from service.repositories.common import docs_by_ids
 from service.repositories.figures import with_figures
@@ -74,6 +79,7 @@ TYPES = [Book, Author, User, Review, Comment]
 VARIANTS = (
     "ours",
     "plain",
+    "strawberryview",
     "nocaches",
     "stdjson",
     "fieldext",
@@ -127,7 +133,7 @@ def schema_variant(
     """The production schema with some extensions dropped and others added."""
     base = build_schema(settings)
     kept = [f for f in base.extensions if not issubclass(_extension_type(f), drop)]
-    return BookSchema(
+    schema = BookSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -136,6 +142,8 @@ def schema_variant(
         execution_context_class=base.execution_context_class,
         config=base.config,
     )
+    schema.documents = base.documents
+    return schema
 
 
 class NoopFieldHook(SchemaExtension):
@@ -216,57 +224,66 @@ def _project_book_reviews() -> None:
     entries.fetch_page = fetch_page
 
 
-class StdJsonGraphQLApp(GraphQLApp):
-    def encode_json(self, data: object) -> bytes:
-        return GraphQL.encode_json(self, data)  # type: ignore[return-value]
+class StdJsonEndpoint(GraphQLEndpoint):
+    """Responses encoded with json.dumps, as Strawberry's view does by default."""
+
+    def _respond(
+        self, body: Body | list[Body], context: Context, media: str, request_error: bool
+    ) -> Response:
+        response = super()._respond(body, context, media, request_error)
+        response.body = json.dumps(body).encode()
+        response.headers["content-length"] = str(len(response.body))
+        return response
 
 
-class PlainGraphQL(GraphQL[Context, None]):
-    """Stock strawberry.asgi.GraphQL; only the context is ours (the resolvers need it)."""
+class StrawberryView(GraphQL[Context, None]):
+    """Strawberry's own HTTP view (json.dumps, its request parsing); the context is ours."""
+
+    loaders_class: type[Loaders] = Loaders
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         services = request.app.state.services
-        token = bearer_token(request.headers.get("authorization"))
-        viewer = read_token(token, services.jwt_secret) if token else None
+        viewer = Viewer.from_authorization(
+            request.headers.get("authorization"), services.jwt_secret
+        )
         return Context(
             services=services,
-            viewer_id=viewer,
-            loaders=Loaders(services.store, viewer),
+            viewer=viewer,
+            loaders=self.loaders_class(services.store, viewer.id),
             request=request,
-            response=response,
-            credentials_sent=token is not None,
         )
 
 
-def _with_loaders(loaders: type[Loaders]) -> type[GraphQLApp]:
-    return type(f"{loaders.__name__}App", (GraphQLApp,), {"loaders_class": loaders})
+def _with_loaders(loaders: type[Loaders]) -> type[GraphQLEndpoint]:
+    return type(f"{loaders.__name__}Endpoint", (GraphQLEndpoint,), {"loaders_class": loaders})
 
 
-def graphql_app(variant: str, settings: Settings) -> ASGIApp:
-    graphiql = not settings.production
+def graphql_app(variant: str, settings: Settings) -> ASGIApp | None:
+    """The variant's /graphql endpoint (None for production's own)."""
     if variant == "ours":
-        return GraphQLApp(build_schema(settings), graphiql=graphiql)
+        return None
     if variant == "plain":
         schema = strawberry.Schema(
             query=Query, mutation=Mutation, subscription=Subscription, types=TYPES
         )
-        return PlainGraphQL(schema)
+        return StrawberryView(schema)
+    if variant == "strawberryview":
+        return StrawberryView(build_schema(settings))
     if variant == "nocaches":
-        return GraphQLApp(
-            schema_variant(settings, drop=(ParserCache, DocumentValidationCache)),
-            graphiql=graphiql,
+        return GraphQLEndpoint(
+            schema_variant(settings, drop=(ParsedDocument, DocumentValidationCache))
         )
     if variant == "stdjson":
-        return StdJsonGraphQLApp(build_schema(settings), graphiql=graphiql)
+        return StdJsonEndpoint(build_schema(settings))
     if variant == "fieldext":
-        return GraphQLApp(schema_variant(settings, add=[NoopFieldHook]), graphiql=graphiql)
+        return GraphQLEndpoint(schema_variant(settings, add=[NoopFieldHook]))
     if variant == "unbatched":
-        return _with_loaders(UnbatchedLoaders)(build_schema(settings), graphiql=graphiql)
+        return _with_loaders(UnbatchedLoaders)(build_schema(settings))
     if variant == "aggread":
-        return _with_loaders(AggregatingLoaders)(build_schema(settings), graphiql=graphiql)
+        return _with_loaders(AggregatingLoaders)(build_schema(settings))
     if variant == "projection":
         _project_book_reviews()
-        return _with_loaders(ProjectingLoaders)(build_schema(settings), graphiql=graphiql)
+        return _with_loaders(ProjectingLoaders)(build_schema(settings))
     raise SystemExit(f"BENCH_VARIANT must be one of {', '.join(VARIANTS)}; got {variant!r}")
 
 
@@ -274,15 +291,14 @@ def _rules_per_request() -> None:
     """Technique switched off (the state before schema/limits.py made its rules once): the
     depth and alias rules built per request, as strawberry's QueryDepthLimiter and
     MaxAliasesLimiter do when given as per-request factories. Every request then brings new
-    rule classes, so ValidationCache (keyed by the rules) never hits."""
-    from strawberry.extensions import AddValidationRules, MaxAliasesLimiter, MaxTokensLimiter
+    rule classes, so the validation cache (keyed by the rules) never hits."""
+    from strawberry.extensions import AddValidationRules, MaxAliasesLimiter
 
     import schema.limits
 
     def extensions(self: schema.limits.Limits) -> list[Any]:
         cost_rule = schema.limits.cost_limit_rule(self.max_cost)
         return [
-            lambda: MaxTokensLimiter(max_token_count=self.max_tokens),
             lambda: AddValidationRules([schema.limits.depth_limit_rule(self.max_depth)]),
             lambda: MaxAliasesLimiter(max_alias_count=self.max_aliases),
             lambda: AddValidationRules([cost_rule]),
@@ -295,15 +311,13 @@ def _skip_index_creation() -> None:
     """BENCH_SKIP_INDEXES=1: open services without create_indexes (see bench.data, grow)."""
     import functools
 
-    import app.shell
-
     from service.services import open_services
 
-    app.shell.open_services = functools.partial(open_services, create_indexes=False)
+    app.asgi.open_services = functools.partial(open_services, create_indexes=False)  # type: ignore[assignment]
 
 
 # Proposed changes, switched on per process with BENCH_FIXES=a,b: applied before the app is
-# built (FIXES) or to the GraphQL view once built (VIEW_FIXES).
+# built (FIXES) or to the GraphQL endpoint once built (VIEW_FIXES).
 def _gc_freeze() -> None:
     """Move everything built at start-up (schema, modules) out of the collector's reach:
     full collections then only traverse what requests allocate (gc.freeze)."""
@@ -329,21 +343,51 @@ def _loader_prefetch() -> None:
     import schema.types.book
 
     current: ContextVar[Loaders] = ContextVar("loaders")
+    original = Loaders.__init__
 
-    def remembering(get_context: Any) -> Any:
-        async def wrapped(self: GraphQLApp, request: Any, response: Any) -> Context:
-            context = await get_context(self, request, response)
-            current.set(context.loaders)
-            return context
+    def remembering(self: Loaders, store: Store, viewer_id: ObjectId | None) -> None:
+        original(self, store, viewer_id)
+        current.set(self)
 
-        return wrapped
+    class ThroughLoader:
+        @staticmethod
+        async def by_ids(store: Store, ids: list[ObjectId]) -> dict[ObjectId, Document]:
+            docs = await current.get().user.load_many(ids)
+            return {d["_id"]: d for d in docs if d is not None}
 
-    async def through_loader(collection: Any, ids: list[ObjectId]) -> dict[ObjectId, Document]:
-        docs = await current.get().user.load_many(ids)
-        return {d["_id"]: d for d in docs if d is not None}
+    Loaders.__init__ = remembering  # type: ignore[method-assign]
+    schema.types.book.users = ThroughLoader  # type: ignore[assignment]
 
-    GraphQLApp.get_context = remembering(GraphQLApp.get_context)  # type: ignore[method-assign]
-    schema.types.book.docs_by_ids = through_loader  # type: ignore[attr-defined]
+
+def _tz_cursor() -> None:
+    """Technique switched off: cursors encode datetimes with the time-zone-aware
+    `datetime.timestamp()` (a Python `utcoffset` call per cursor for bson's utc)."""
+    from datetime import datetime
+
+    import service.ids
+
+    def encode(value: Any) -> Any:
+        if isinstance(value, ObjectId):
+            return {"o": str(value)}
+        if isinstance(value, datetime):
+            return {"d": value.timestamp()}
+        return value
+
+    service.ids._encode_key_value = encode
+
+
+def _apq_redis() -> None:
+    """Technique switched off: every hash-only APQ request reads its document from Redis (no
+    in-process digest -> document map)."""
+    from service.persisted_queries import PersistedQueries
+
+    original = PersistedQueries._stored
+
+    async def stored(self: PersistedQueries, digest: str) -> str | None:
+        self._known.clear()
+        return await original(self, digest)
+
+    PersistedQueries._stored = stored  # type: ignore[method-assign]
 
 
 FIXES = {
@@ -351,12 +395,9 @@ FIXES = {
     "gcfreeze": lambda: None,
     "noprefetch": _no_prefetch,
     "loaderprefetch": _loader_prefetch,
+    "tzcursor": _tz_cursor,
+    "apqredis": _apq_redis,
 }
-
-
-def _stock_execution(graphql: Any) -> None:
-    """graphql-core's own execution of every field (Strawberry's default execution context)."""
-    graphql.schema.execution_context_class = StrawberryGraphQLCoreExecutionContext
 
 
 def _strawberry_validation_cache(graphql: Any) -> None:
@@ -369,7 +410,7 @@ def _strawberry_validation_cache(graphql: Any) -> None:
     )
 
 
-VIEW_FIXES = {"stockexec": _stock_execution, "strawberryvalcache": _strawberry_validation_cache}
+VIEW_FIXES = {"strawberryvalcache": _strawberry_validation_cache}
 
 
 def build() -> Counted:
@@ -384,11 +425,16 @@ def build() -> Counted:
     for fix in fixes:
         if fix in FIXES:
             FIXES[fix]()
+    asgi = app.asgi.build_app(settings)
+    routes = asgi.router.routes
+    [at] = [i for i, r in enumerate(routes) if isinstance(r, Route) and r.path == "/graphql"]
     graphql = graphql_app(variant, settings)
+    if graphql is not None:
+        routes[at] = Route("/graphql", graphql, methods=["GET", "POST"])
     for fix in fixes:
         if fix in VIEW_FIXES:
-            VIEW_FIXES[fix](graphql)
-    app = create_app(settings, graphql, extra_routes=floor.ROUTES)
+            VIEW_FIXES[fix](routes[at].endpoint)  # type: ignore[attr-defined]
+    routes[0:0] = floor.ROUTES
     if "gcfreeze" in fixes:
         _gc_freeze()
-    return Counted(app)
+    return Counted(asgi)

@@ -116,7 +116,7 @@ async def book_page(request: Request) -> Response:
     authors = await docs_by_ids(store.authors, author_ids)
     ordering = entries.BOOK_ORDERINGS[entries.ReviewOrder.POPULAR]
     if PROJECTIONS:
-        query = entries.book_reviews_query(book_id, None, None)
+        query = {"book_id": book_id, "has_text": True}  # as entries.book_reviews asks
         page = await fetch_page(store.reviews, query, ordering, first, None, REVIEW_PROJECTION)
         users = await docs_by_ids(store.users, [r["user_id"] for r in page.docs], USER_PROJECTION)
     else:

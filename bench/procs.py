@@ -2,6 +2,7 @@
 the worker (`books worker run`), each pinned to its cores and logging to bench/out/."""
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -91,3 +92,36 @@ def wait_healthy(started: Iterable[Started], timeout: float = 180) -> None:
 def start_worker(settings: Settings, cores: set[int] | None, logs: Path) -> subprocess.Popen[bytes]:
     args = ["app.cli", "worker", "run", "--name", "bench"]
     return _spawn(args, settings_env(settings), logs / "worker.log", cores)
+
+
+NODE_PEER = ROOT / "bench" / "node-peer"
+
+
+def node_peer_missing() -> str | None:
+    """Why the Node peer cannot run (None when it can): node on PATH and its packages
+    installed from the lockfile (`make bench` runs `npm ci` there when node is on PATH)."""
+    if shutil.which("node") is None:
+        return "node is not on PATH"
+    if not (NODE_PEER / "node_modules").is_dir():
+        return f"its packages are not installed: `cd {NODE_PEER} && npm ci`"
+    return None
+
+
+def start_node_peer(settings: Settings, cores: set[int] | None, logs: Path) -> Started:
+    """bench/node-peer/server.js on a free port, on the API's cores (one process)."""
+    port = free_port()
+    env = settings_env(settings, HOST="127.0.0.1", PORT=str(port), NODE_ENV="production")
+    log = logs / "api-node.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            ["node", "server.js"],
+            env=env,
+            cwd=NODE_PEER,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_pinned(cores),
+        )
+    spec = ApiSpec("node", settings, variant="node")
+    return Started(spec, process, Api("node", f"http://127.0.0.1:{port}", process.pid), log)

@@ -39,31 +39,43 @@ import httpx
 import orjson
 from bson import ObjectId
 
-from bench import data, freshness, profile, queries, worker_bench
+from bench import cache_spread, data, freshness, profile, queries, worker_bench
 from bench.load import Api, BenchError, Load, Sample, Wrk, measure, require_wrk
-from bench.procs import ROOT, ApiSpec, Started, start_api, start_worker, wait_healthy
+from bench.procs import (
+    ROOT,
+    ApiSpec,
+    Started,
+    node_peer_missing,
+    start_api,
+    start_node_peer,
+    start_worker,
+    wait_healthy,
+)
 from devtools.embedded import embedded_servers, stop_processes
 from service.ids import to_global_id
 from service.settings import Settings
 
 SECRET = "bench-secret-" + "x" * 40
-# Technique rows: API name -> (bench.app variant, BENCH_FIXES, label).
-TECHNIQUES = {
-    "plain": ("plain", "", "stock Strawberry: json, no caches, no limits"),
-    "nocaches": ("nocaches", "", "no ParserCache/ValidationCache"),
-    "rulesperrequest": ("ours", "rulesperrequest", "limit rules built per request"),
-    "stdjson": ("stdjson", "", "json.dumps instead of orjson"),
-    "fieldext": ("fieldext", "", "plus a per-field extension (no-op hook)"),
+# Technique rows: API name -> (bench.app variant, BENCH_FIXES, label, settings changed).
+TECHNIQUES: dict[str, tuple[str, str, str, dict[str, Any]]] = {
+    "plain": ("plain", "", "stock Strawberry: its view, json, no caches, no limits", {}),
+    "planned": ("ours", "", "planned execution (EXECUTION=planned)", {"execution": "planned"}),
+    "stock": ("ours", "", "graphql-core's execution (EXECUTION=stock)", {"execution": "stock"}),
+    "strawberryview": ("strawberryview", "", "Strawberry's HTTP view, not schema/http/", {}),
+    "tzcursor": ("ours", "tzcursor", "cursors with the aware datetime.timestamp()", {}),
+    "nocaches": ("nocaches", "", "no parse cache/validation cache", {}),
+    "rulesperrequest": ("ours", "rulesperrequest", "limit rules built per request", {}),
+    "stdjson": ("stdjson", "", "json.dumps instead of orjson", {}),
+    "fieldext": ("fieldext", "", "plus a per-field extension (no-op hook)", {}),
     # Variants whose loaders change what the reviewers' find returns also route the page's
     # reviewers through those loaders (noprefetch: one load per review; loaderprefetch: one
     # load_many), as Book.reviews' own repository call would bypass them.
-    "unbatched": ("unbatched", "noprefetch", "DataLoaders not batching"),
-    "noprefetch": ("ours", "noprefetch", "reviewers awaited per review"),
-    "aggread": ("aggread", "loaderprefetch", "figures aggregated on read"),
-    "projection": ("projection", "loaderprefetch", "with projections (reviews, users)"),
-    "stockexec": ("ours", "stockexec", "graphql-core's own execution of every field"),
-    "strawberryvalcache": ("ours", "strawberryvalcache", "Strawberry's ValidationCache"),
-    "loaderprefetch": ("ours", "loaderprefetch", "reviewers through the DataLoader"),
+    "unbatched": ("unbatched", "noprefetch", "DataLoaders not batching", {}),
+    "noprefetch": ("ours", "noprefetch", "reviewers awaited per review", {}),
+    "aggread": ("aggread", "loaderprefetch", "figures aggregated on read", {}),
+    "projection": ("projection", "loaderprefetch", "with projections (reviews, users)", {}),
+    "strawberryvalcache": ("ours", "strawberryvalcache", "Strawberry's ValidationCache", {}),
+    "apqredis": ("ours", "apqredis", "APQ hash looked up in Redis", {}),
 }
 # Proposed changes, measured as variants of production (bench.app BENCH_FIXES): name ->
 # (BENCH_FIXES, what). None pending; a row per entry is added to the table.
@@ -117,6 +129,12 @@ def page_body(book: str, first: int, operation: str | None = "BookPage") -> str:
     return body(queries.BOOK_PAGE, {"id": book, "first": first}, operation=operation)
 
 
+def apq_body(book: str, first: int) -> str:
+    """The book page sent by its hash alone (registered by check_same)."""
+    digest = queries.sha256(queries.BOOK_PAGE)
+    return body(None, {"id": book, "first": first}, digest, "BookPage")
+
+
 # --- checks ----------------------------------------------------------------------------------
 
 
@@ -164,9 +182,11 @@ def check_same(
                 raise BenchError(f"floor differs from GraphQL ({label})")
             count = orjson.loads(graphql)["data"]["book"]["reviewsCount"]
             done.append(f"floor == GraphQL, byte for byte: book with {count:,} reviews, first=30")
+    if "node" in apis:
+        done += check_peer(apis["node"], ours, main_book, token)
     reference = orjson.loads(_ok(post(ours, "/graphql", page_body(main_book, 30)), "GraphQL"))
     for name, api in apis.items():
-        if name in ("ours", "grow"):
+        if name in ("ours", "grow", "node"):
             continue
         if name == "cached":
             post(api, "/graphql", page_body(main_book, 30))
@@ -197,6 +217,26 @@ def check_same(
     if apq != reference:
         raise BenchError("APQ (hash only) returns other data")
     done.append("APQ: hash-only request returns the same data")
+    return done
+
+
+def check_peer(peer: Api, ours: Api, main_book: str, token: str) -> list[str]:
+    """The Node peer's data == ours (ids, cursors, figures, dates) for every measured page."""
+    done = []
+    for first in (10, 30, 100):
+        for who, tok in (("anonymous", None), ("viewer", token)):
+            payload = page_body(main_book, first)
+            graphql = _ok(post(ours, "/graphql", payload, tok), "GraphQL")
+            node = _ok(post(peer, "/graphql", payload, tok), "Node peer")
+            if orjson.loads(node) != orjson.loads(graphql):
+                raise BenchError(
+                    f"the Node peer's data differs (first={first}, {who}):\n"
+                    f"graphql {graphql[:300]!r}\nnode    {node[:300]!r}"
+                )
+            same = (
+                "byte for byte" if node == graphql else f"{len(node):,} vs {len(graphql):,} bytes"
+            )
+            done.append(f"Node peer == GraphQL, same JSON data: first={first}, {who} ({same})")
     return done
 
 
@@ -382,6 +422,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-writes", action="store_true", help="skip rateBook/likeReview rows")
     parser.add_argument("--no-proposals", action="store_true", help="skip the proposed-change rows")
     parser.add_argument("--no-worker", action="store_true", help="skip the worker rows")
+    parser.add_argument("--no-node", action="store_true", help="skip the Node peer's rows")
     parser.add_argument("--bursts", type=int, default=3, help="timed bursts per worker row")
     parser.add_argument("--freshness-rate", type=float, default=20.0, help="ratings per second")
     parser.add_argument("--freshness-seconds", type=float, default=10.0)
@@ -441,6 +482,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         layout = "one CPU: no pinning (the API shares its CPU with wrk and the databases)"
     env = environment()
+    missing = None if options.no_node else node_peer_missing()
+    options.node_peer = not options.no_node and missing is None
+    if missing:
+        say(f"bench: no Node peer rows: {missing}")
     wrk = Wrk(wrk_binary, options.connections, other_cores)
     started_at = time.monotonic()
 
@@ -481,11 +526,12 @@ def main(argv: list[str] | None = None) -> int:
         if not options.no_grow:
             specs.append(ApiSpec("grow", settings(grow_world.db), env={"BENCH_SKIP_INDEXES": "1"}))
         if not options.no_techniques:
-            for name, (variant, fixes, _) in TECHNIQUES.items():
+            for name, (variant, fixes, _, changed) in TECHNIQUES.items():
                 extra = {"BENCH_FIXES": fixes}
                 if variant == "projection":
                     extra["BENCH_PROJECTION"] = "1"
-                specs.append(ApiSpec(name, main_settings, variant=variant, env=extra))
+                spec_settings = settings(main_world.db, **changed)
+                specs.append(ApiSpec(name, spec_settings, variant=variant, env=extra))
             specs.append(ApiSpec("h11", main_settings, loop="asyncio", http="h11"))
         if not options.no_proposals:
             specs += [
@@ -493,6 +539,8 @@ def main(argv: list[str] | None = None) -> int:
                 for name, (fixes, _) in PROPOSALS.items()
             ]
         started: list[Started] = [start_api(spec, api_cores, options.out) for spec in specs]
+        if options.node_peer:
+            started.append(start_node_peer(main_settings, api_cores, options.out))
         worker = start_worker(main_settings, other_cores, options.out)
         try:
             wait_healthy(started)
@@ -524,6 +572,7 @@ def main(argv: list[str] | None = None) -> int:
                 [] if options.no_worker else run_worker_rows(options, main_settings, main_world)
             )
             fresh = run_freshness(options, apis["cached"], main_settings)
+            spread = run_cache_spread(options, apis["cached"], main_world)
         finally:
             stop_processes(*[s.process for s in started], worker, timeout=15)
 
@@ -562,6 +611,7 @@ def main(argv: list[str] | None = None) -> int:
             for b in bursts
         ],
         "freshness": fresh,
+        "cache_spread": spread,
         "profiles": [
             {
                 "title": t,
@@ -597,33 +647,35 @@ def build_rows(
 
     bearer = f"Bearer {token}"
     page30 = page_body(book, 30)
+    peers = ["node"] if options.node_peer else []
+    for first in (10, 30, 100):
+        payload = page_body(book, first)
+        for suffix, who, auth in (("", "anonymous", ""), ("v", "viewer", bearer)):
+            floor_key = f"floor{first}{suffix}"
+            what = f"book page, {first} reviews, {who}"
+            rows.append(
+                Row(
+                    f"gql{first}{suffix}",
+                    f"{what}: GraphQL",
+                    "ours",
+                    fixed("/graphql", payload, auth),
+                    floor_key,
+                )
+            )
+            rows.append(
+                Row(floor_key, f"{what}: floor", "ours", fixed("/bench/floor/book", payload, auth))
+            )
+            for peer in peers:
+                rows.append(
+                    Row(
+                        f"{peer}{first}{suffix}",
+                        f"{what}: Node peer (Mercurius, jit)",
+                        peer,
+                        fixed("/graphql", payload, auth),
+                        floor_key,
+                    )
+                )
     rows += [
-        Row(
-            "gql30",
-            "book page, 30 reviews, anonymous: GraphQL",
-            "ours",
-            fixed("/graphql", page30),
-            "floor30",
-        ),
-        Row(
-            "floor30",
-            "book page, 30 reviews, anonymous: floor",
-            "ours",
-            fixed("/bench/floor/book", page30),
-        ),
-        Row(
-            "gql30v",
-            "book page, 30 reviews, viewer: GraphQL",
-            "ours",
-            fixed("/graphql", page30, bearer),
-            "floor30v",
-        ),
-        Row(
-            "floor30v",
-            "book page, 30 reviews, viewer: floor",
-            "ours",
-            fixed("/bench/floor/book", page30, bearer),
-        ),
         Row(
             "cache30",
             "book page, 30 reviews, anonymous: GraphQL, response cache hit",
@@ -635,12 +687,7 @@ def build_rows(
             "apq30",
             "book page, 30 reviews, anonymous: GraphQL, APQ hash only",
             "ours",
-            fixed(
-                "/graphql",
-                body(
-                    None, {"id": book, "first": 30}, queries.sha256(queries.BOOK_PAGE), "BookPage"
-                ),
-            ),
+            fixed("/graphql", apq_body(book, 30)),
             "floor30",
         ),
         Row(
@@ -651,23 +698,6 @@ def build_rows(
             "floor30",
         ),
     ]
-    for first in (10, 100):
-        payload = page_body(book, first)
-        rows += [
-            Row(
-                f"gql{first}",
-                f"book page, {first} reviews, anonymous: GraphQL",
-                "ours",
-                fixed("/graphql", payload),
-                f"floor{first}",
-            ),
-            Row(
-                f"floor{first}",
-                f"book page, {first} reviews, anonymous: floor",
-                "ours",
-                fixed("/bench/floor/book", payload),
-            ),
-        ]
     for label, gid in grow_books.items():
         n = int(label[1:])
         payload = page_body(gid, 30)
@@ -687,13 +717,14 @@ def build_rows(
             ),
         ]
     if not options.no_techniques:
-        for name, (_, _, what) in TECHNIQUES.items():
+        for name, (_, _, what, _) in TECHNIQUES.items():
+            payload = apq_body(book, 30) if name == "apqredis" else page30
             rows.append(
                 Row(
                     f"t-{name}",
                     f"30 anon: GraphQL, {what}",
                     name,
-                    fixed("/graphql", page30),
+                    fixed("/graphql", payload),
                     "floor30",
                 )
             )
@@ -705,15 +736,16 @@ def build_rows(
                 fixed("/bench/floor/book", page30),
             )
         )
-        rows.append(
-            Row(
-                "t-stockexec100",
-                "100 anon: GraphQL, graphql-core's own execution of every field",
-                "stockexec",
-                fixed("/graphql", page_body(book, 100)),
-                "floor100",
+        for name in ("planned", "stock"):
+            rows.append(
+                Row(
+                    f"t-{name}100",
+                    f"100 anon: GraphQL, {TECHNIQUES[name][2]}",
+                    name,
+                    fixed("/graphql", page_body(book, 100)),
+                    "floor100",
+                )
             )
-        )
         rows.append(
             Row(
                 "t-h11",
@@ -907,6 +939,16 @@ def run_freshness(options: argparse.Namespace, api: Api, settings: Settings) -> 
     }
 
 
+def run_cache_spread(options: argparse.Namespace, api: Api, world: data.World) -> dict[str, Any]:
+    """bench/cache_spread.py's measure: readers over 100 books, ratings on 10 of them."""
+    say("bench: response cache under writes")
+    books = [to_global_id("Book", b) for b in world.spread_books]
+    hot, cold = books[:10], books[10:]
+    total = int(options.freshness_rate * options.freshness_seconds)
+    tokens = [data.token_for(ObjectId(), SECRET) for _ in range(total)]
+    return asyncio.run(cache_spread.measure(api.url, cold, hot, tokens, options.freshness_rate))
+
+
 def render_results(results: dict[str, Any], folder: Path | None = None) -> str:
     """The printed output, from a results file's content (see --render); profiles are
     summarized again from their collapsed stacks when those are still in `folder`."""
@@ -936,6 +978,7 @@ def render_results(results: dict[str, Any], folder: Path | None = None) -> str:
         bursts,
         results["freshness"],
         results["checks"],
+        results.get("cache_spread") or {},
         results["elapsed"],
     )
     for found in results.get("profiles", []):
@@ -963,6 +1006,7 @@ def render(
     bursts: list[worker_bench.BurstResult],
     fresh: dict[str, Any],
     checks: list[str],
+    spread: dict[str, Any],
     elapsed: float,
 ) -> str:
     v = env["versions"]
@@ -1043,10 +1087,48 @@ def render(
                 f"rateBook round trip p50 {fresh['write_p50']:.1f} ms",
             )
         )
+    if spread:
+        lines.append(
+            table_line(
+                f"cache under writes: {spread['books'] - spread['hot_books']} unrated books,"
+                " hit rate %",
+                spread["cold_reads"] / spread["seconds"],
+                None,
+                None,
+                None,
+                None,
+                None,
+                f"{spread['hit_rate'] * 100:.1f}% of {spread['cold_reads']:,} reads hit, while"
+                f" {spread['ratings']} ratings landed on {spread['hot_books']} books"
+                f" at {spread['ratings'] / spread['seconds']:.1f}/s"
+                f" (paced for {spread['rate']:g}/s)",
+            )
+        )
+        lines.append(
+            table_line(
+                f"cache under writes: {spread['hot_books']} rated books, rating -> visible",
+                None,
+                spread["fresh_p50"],
+                spread["fresh_p99"],
+                None,
+                None,
+                None,
+                f"polled round robin ({spread['hot_polls']:,} reads)",
+            )
+        )
     lines += ["", "techniques, before -> after (medians; CPU ms/req, p50 ms, Mongo commands/req):"]
     lines += technique_lines(rows)
     lines += ["", "targets:"]
     lines += targets(rows, bursts)
+    if spread:
+        lines.append(
+            f"  {'MET   ' if spread['hit_rate'] >= 0.95 else 'MISSED'} cache hit rate of unrated"
+            f" books under writes >= 95%: {spread['hit_rate'] * 100:.1f}%"
+        )
+        lines.append(
+            f"  {'MET   ' if spread['fresh_p50'] < 1000 else 'MISSED'} rated books' freshness"
+            f" p50 < 1 s: {spread['fresh_p50']:.0f} ms (p99 {spread['fresh_p99']:.0f} ms)"
+        )
     lines += ["", "checks:"] + [f"  {c}" for c in checks]
     return "\n".join(lines)
 
@@ -1064,8 +1146,13 @@ TECHNIQUE_PAIRS = [
     ("uvloop + httptools", "t-h11", "gql30"),
     ("APQ, hash only", "gql30", "apq30"),
     ("response cache (anonymous hit)", "gql30", "cache30"),
-    ("planned execution of plain fields", "t-stockexec", "gql30"),
-    ("planned execution, 100 reviews", "t-stockexec100", "gql100"),
+    ("compiled vs planned execution", "t-planned", "gql30"),
+    ("planned vs graphql-core's execution", "t-stock", "t-planned"),
+    ("compiled vs planned, 100 reviews", "t-planned100", "gql100"),
+    ("planned vs graphql-core's, 100 reviews", "t-stock100", "t-planned100"),
+    ("thin HTTP path vs Strawberry's view", "t-strawberryview", "gql30"),
+    ("cursors from the naive UTC difference", "t-tzcursor", "gql30"),
+    ("APQ: in-process digest map", "t-apqredis", "apq30"),
     ("validation cache keyed by identity", "t-strawberryvalcache", "gql30"),
     ("reviewers in one repository call", "t-loaderprefetch", "gql30"),
     ("everything vs stock Strawberry", "t-plain", "gql30"),
@@ -1108,16 +1195,21 @@ def targets(rows: dict[str, Row], bursts: list[worker_bench.BurstResult]) -> lis
     def verdict(ok: bool) -> str:
         return "MET   " if ok else "MISSED"
 
-    for key, floor_key, who in (
-        ("gql30", "floor30", "anonymous"),
-        ("gql30v", "floor30v", "viewer"),
-    ):
-        g, f = cpu(key), cpu(floor_key)
-        if g and f:
-            out.append(
-                f"  {verdict(g / f <= 1.5)} book page CPU <= 1.5x floor ({who}):"
-                f" {g:.3f} / {f:.3f} ms = {g / f:.2f}x"
-            )
+    for first in (10, 30, 100):
+        for suffix, who in (("", "anonymous"), ("v", "viewer")):
+            g, f = cpu(f"gql{first}{suffix}"), cpu(f"floor{first}{suffix}")
+            if g and f:
+                out.append(
+                    f"  {verdict(g / f <= 1.5)} book page CPU <= 1.5x floor ({first}, {who}):"
+                    f" {g:.3f} / {f:.3f} ms = {g / f:.2f}x"
+                )
+            n = cpu(f"node{first}{suffix}")
+            if g and n:
+                out.append(
+                    f"  {verdict(g < n)} book page CPU < Node peer ({first}, {who}):"
+                    f" {g:.3f} / {n:.3f} ms = {g / n:.2f}x"
+                    + (f" (Node peer = {n / f:.2f}x floor)" if f else "")
+                )
     g, f = cpu("cache30"), cpu("floor30")
     if g and f:
         out.append(

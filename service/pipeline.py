@@ -1,5 +1,6 @@
 """The Redis side of the event pipeline, in one place: the names of its stream, consumer group,
-dead-letter stream, stats channel and keys; the "figures changed" notice; the figures epoch;
+dead-letter stream, stats channel and keys; the "figures changed" notice; the figures epochs
+(global, shared and per book: service.response_cache says which entries carry which);
 worker heartbeats (keys that expire, so a killed or paused worker drops out of the status by
 itself); the backlog of our consumer group (events not applied yet, the oldest one's age,
 workers alive) that /readyz judges; and the pipeline's status as `books worker status` and
@@ -36,8 +37,13 @@ class PipelineNames:
     group: str
     dead_letters: str
     stats_channel: str
-    epoch: str
+    epoch: str  # the global epoch
+    shared_epoch: str  # the epoch every book's cached pages carry besides their own
+    book_epochs: str  # prefix of the per-book epoch keys (+ the book's ObjectId hex)
     heartbeats: str  # prefix of the per-worker heartbeat keys
+    # A book's epoch key outlives every entry stamped with it (the response cache's TTL), so
+    # that an expired key's number, counted again from 1, cannot make an old entry fresh.
+    book_epoch_ttl_seconds: int
 
     @classmethod
     def of(cls, settings: Settings) -> "PipelineNames":
@@ -47,8 +53,14 @@ class PipelineNames:
             dead_letters=settings.dead_letter_stream,
             stats_channel=settings.stats_channel,
             epoch=f"{settings.redis_prefix}:epoch",
+            shared_epoch=f"{settings.redis_prefix}:epoch:shared",
+            book_epochs=f"{settings.redis_prefix}:epoch:book:",
             heartbeats=f"{settings.stream_key}:worker:",
+            book_epoch_ttl_seconds=2 * settings.response_cache_ttl_seconds + 60,
         )
+
+    def book_epoch(self, book_id: str) -> str:
+        return self.book_epochs + book_id
 
 
 def _id_ms(entry_id: Any) -> int:
@@ -100,9 +112,19 @@ class Pipeline:
                 pipe.publish(self.names.stats_channel, book_id)
             await pipe.execute()
 
-    async def advance_epoch(self) -> None:
-        """Figures changed: cached responses computed before now are stale."""
-        await self.redis.incr(self.names.epoch)
+    async def advance_epoch(self, books: Iterable[str] | None = None) -> None:
+        """Figures changed: cached responses computed before now are stale, those scoped to
+        one of `books` only (service.response_cache.stale_books), or every one (None)."""
+        names = self.names
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.incr(names.epoch)
+            if books is None:
+                pipe.incr(names.shared_epoch)
+            else:
+                for book_id in books:
+                    pipe.incr(names.book_epoch(book_id))
+                    pipe.expire(names.book_epoch(book_id), names.book_epoch_ttl_seconds)
+            await pipe.execute()
 
     async def heartbeat(self, worker: str, counters: dict[str, Any]) -> None:
         """A worker's counters, kept only while it keeps beating."""

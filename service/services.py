@@ -109,9 +109,7 @@ async def open_services(
     names = PipelineNames.of(settings)
     hub = StatsHub(redis, names.stats_channel)
     cache = (
-        ResponseCache(
-            redis, settings.redis_prefix, names.epoch, settings.response_cache_ttl_seconds
-        )
+        ResponseCache(redis, settings.redis_prefix, names, settings.response_cache_ttl_seconds)
         if settings.response_cache
         else None
     )

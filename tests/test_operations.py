@@ -375,6 +375,138 @@ async def test_authenticated_responses_are_never_cached(
         assert page["viewerReview"] is None
 
 
+# Per-book epochs: what one book's page shows of the others is the readers' figures only.
+READERS_PAGE = """
+query ReadersPage($id: ID!) {
+  book(id: $id) {
+    ratingStats { count }
+    reviews(first: 5) { edges { node { text user { displayName reviewsCount } } } }
+  }
+}
+"""
+# The same page, plus each reader's own list of reviews (of any book): not scoped to the book.
+READERS_SHELVES = """
+query ReadersShelves($id: ID!) {
+  book(id: $id) {
+    ratingStats { count }
+    reviews(first: 5) {
+      edges { node { user { reviews(first: 5) { edges { node { rating } } } } } }
+    }
+  }
+}
+"""
+WRITE_REVIEW = "mutation W($i: WriteReviewInput!) { writeReview(input: $i) { id } }"
+
+
+async def new_books(w: World, count: int) -> list[ObjectId]:
+    """Books of this test's own (the catalog's two are shared by the module's tests)."""
+    books = [ObjectId() for _ in range(count)]
+    docs = [{"_id": b, "title": f"Epoch {b}", "genres": [], "author_ids": []} for b in books]
+    await w.store.books.insert_many(docs)
+    return books
+
+
+async def page(
+    http: httpx.AsyncClient, api: ApiServer, query: str, book: ObjectId
+) -> tuple[dict[str, Any], str | None]:
+    response = await post(http, api, query, {"id": to_global_id("Book", book)})
+    return data_of(response)["book"], response.headers.get("x-cache")
+
+
+async def applied_to(cluster: Cluster, book: ObjectId, count: int) -> None:
+    """Wait until the worker stored `count` ratings of `book` and acknowledged every event."""
+    w = cluster.w
+
+    async def applied() -> bool:
+        stored = await w.store.books.find_one({"_id": book})
+        return (stored.get("rating_stats") or {}).get("count") == count and await lag_zero(w)
+
+    await eventually(applied, "the worker to apply the events", *cluster.children)
+
+
+async def write_review(
+    cluster: Cluster, http: httpx.AsyncClient, reader: str, book: ObjectId, rating: int = 2
+) -> None:
+    """A review with text and a rating, applied by the worker."""
+    written = {"bookId": to_global_id("Book", book), "text": "Worth it.", "rating": rating}
+    data_of(await post(http, cluster.api_a, WRITE_REVIEW, {"i": written}, reader))
+    await applied_to(cluster, book, 1)
+
+
+async def cached_page_of_a_new_reviewer(
+    cluster: Cluster, http: httpx.AsyncClient, query: str, book: ObjectId
+) -> tuple[str, dict[str, Any]]:
+    """A new reader reviews `book`, whose page `query` is then cached: the reader's token and
+    the page."""
+    reader = await sign_up(http, cluster.api_a)
+    await write_review(cluster, http, reader, book)
+    shown, _ = await page(http, cluster.api_a, query, book)
+    assert await page(http, cluster.api_a, query, book) == (shown, "hit")
+    return reader, shown
+
+
+async def test_a_rating_of_one_book_keeps_the_other_books_pages_cached(
+    cluster: Cluster, http: httpx.AsyncClient
+) -> None:
+    a, b = cluster.api_a, cluster.api_b
+    rated, other = await new_books(cluster.w, 2)
+    await eventually(lambda: lag_zero(cluster.w), "earlier events applied", *cluster.children)
+    for book in (rated, other):
+        await page(http, a, BOOK_PAGE, book)
+        assert (await page(http, b, BOOK_PAGE, book))[1] == "hit"
+    before, _ = await page(http, a, BOOK_PAGE, other)
+
+    reader = await sign_up(http, a)
+    data_of(await post(http, a, RATE, {"b": to_global_id("Book", rated), "s": 5}, reader))
+    await applied_to(cluster, rated, 1)
+
+    # The other book's entry is still fresh: served from the cache, as it was.
+    for api in (a, b):
+        assert await page(http, api, BOOK_PAGE, other) == (before, "hit")
+    # The rated book's entry is stale: computed again, with the rating.
+    fresh, hit = await page(http, b, BOOK_PAGE, rated)
+    assert hit is None and fresh["ratingStats"]["count"] == 1 and fresh["shelfCounts"]["read"] == 1
+    assert await page(http, a, BOOK_PAGE, rated) == (fresh, "hit")
+
+
+async def test_a_review_refreshes_the_pages_of_other_books_that_show_its_reader(
+    cluster: Cluster, http: httpx.AsyncClient
+) -> None:
+    """A review with text changes its reader's reviewsCount, which every page listing one of
+    their reviews shows: no book's cached page may keep the old count."""
+    a = cluster.api_a
+    first, second = await new_books(cluster.w, 2)
+    reader, shown = await cached_page_of_a_new_reviewer(cluster, http, READERS_PAGE, first)
+    assert shown["reviews"]["edges"][0]["node"]["user"]["reviewsCount"] == 1
+
+    await write_review(cluster, http, reader, second)
+    shown, hit = await page(http, a, READERS_PAGE, first)
+    assert hit is None
+    assert shown["reviews"]["edges"][0]["node"]["user"]["reviewsCount"] == 2
+
+
+async def test_a_book_query_that_shows_other_books_entries_keeps_the_global_epoch(
+    cluster: Cluster, http: httpx.AsyncClient
+) -> None:
+    """A page listing its readers' reviews of any book is stale after a rating of another book
+    by one of them."""
+    a = cluster.api_a
+    reviewed, rated = await new_books(cluster.w, 2)
+    reader, shown = await cached_page_of_a_new_reviewer(cluster, http, READERS_SHELVES, reviewed)
+    [reader_node] = shown["reviews"]["edges"]
+    assert len(reader_node["node"]["user"]["reviews"]["edges"]) == 1
+
+    data_of(await post(http, a, RATE, {"b": to_global_id("Book", rated), "s": 5}, reader))
+    await applied_to(cluster, rated, 1)
+    shown, hit = await page(http, a, READERS_SHELVES, reviewed)
+    assert hit is None
+    ratings = [
+        e["node"]["rating"]
+        for e in shown["reviews"]["edges"][0]["node"]["user"]["reviews"]["edges"]
+    ]
+    assert sorted(ratings) == [2, 5]
+
+
 # --- persisted queries across processes -------------------------------------------------------
 
 

@@ -240,6 +240,36 @@ def b64json(value: Any) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(value)).decode().rstrip("=")
 
 
+# --- cursor encoding -----------------------------------------------------------------------
+
+INSTANTS = [
+    datetime(1970, 1, 1, tzinfo=UTC),
+    datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+    datetime(1901, 3, 4, 5, 6, 7, 1, tzinfo=UTC),
+    T0,
+    datetime(2025, 3, 4, 5, 6, 7, 123_000, tzinfo=UTC),
+    datetime(2038, 1, 19, 3, 14, 8, 999_999, tzinfo=UTC),
+    datetime(9999, 12, 31, 23, 59, 59, 999_000, tzinfo=UTC),
+    *(T0 + timedelta(days=d, microseconds=d * 7_919) for d in range(0, 20_000, 37)),
+]
+
+
+def test_cursors_encode_instants_exactly_as_the_aware_timestamp_did() -> None:
+    """Cursors compute the instant from the naive UTC difference instead of the aware
+    `datetime.timestamp()`; a cursor handed out before must stay the same string."""
+    from bson.tz_util import utc as bson_utc
+
+    from service.ids import encode_cursor
+
+    oid = ObjectId()
+    for instant in INSTANTS:
+        for zone in (bson_utc, UTC):  # as PyMongo decodes them, and as the service makes them
+            value = instant.replace(tzinfo=zone)
+            before = orjson.dumps(["popular", [3, {"d": value.timestamp()}, {"o": str(oid)}]])
+            expected = base64.urlsafe_b64encode(before).decode().rstrip("=")
+            assert encode_cursor("popular", [3, value, oid]) == expected, value
+
+
 # --- Book.reviews: walking every page ------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from service.events import Event
 from service.publisher import sweep_outbox
+from service.response_cache import stale_books
 from service.services import Services, open_services
 from service.settings import Settings
 from workers.apply import PoisonEvent, apply_events
@@ -156,8 +157,9 @@ class Worker:
 
     async def _apply(self, events: list[tuple[Entry, Event]]) -> None:
         applied = await apply_events(self.services.store, [event for _, event in events])
-        # Cached responses computed before these writes are stale from now on.
-        await self.pipeline.advance_epoch()
+        # Cached responses computed before these writes are stale from now on (only those of
+        # the books concerned, when the events change nothing else).
+        await self.pipeline.advance_epoch(stale_books(event for _, event in events))
         await self.stream.ack([entry[0] for entry, _ in events])
         self.counters.applied += len(events)
         self.counters.batches += 1

@@ -5,7 +5,8 @@
 3. read rate limit, per request;
 4. per operation: the document (persisted-query hash or text), parsed once through the shared
    cache; GET may not mutate (405), subscriptions go over WebSocket;
-5. the anonymous response cache, for a single query;
+5. the anonymous response cache, for a single query (scoped to its book when it shows one
+   book only: schema.cache_scope);
 6. execution (Strawberry's schema: validation, limits, mutation rate limits, metrics);
 7. the response: GraphQL over HTTP's status rules for `application/graphql-response+json`,
    the request id, a rate limit's status and Retry-After, and the cache and persisted-query
@@ -27,6 +28,7 @@ from starlette.types import Receive, Scope, Send
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType as StrawberryOperation
 
+from schema.cache_scope import BookScopes
 from schema.context import Context, Viewer
 from schema.definition import BookSchema
 from schema.documents import selected_operation
@@ -128,6 +130,7 @@ class GraphQLEndpoint:
     def __init__(self, schema: BookSchema, graphiql: Response | None = None) -> None:
         self.schema = schema
         self.graphiql = graphiql
+        self.scopes = BookScopes(schema._schema)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -263,7 +266,8 @@ class GraphQLEndpoint:
             started = time.perf_counter()
             key = response_cache.key_of(text, [op.variables, media], op.operation_name)
             if key is not None:
-                cached, epoch = await response_cache.get(key)
+                book = self.scopes.book_of(document, operation, op.variables)
+                cached, epoch = await response_cache.get(key, book)
                 if cached is not None:
                     # Served without executing: still an operation of its name in the metrics.
                     name = operation.name.value if operation.name else None
