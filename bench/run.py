@@ -560,7 +560,7 @@ def main(argv: list[str] | None = None) -> int:
                 [] if options.no_worker else run_worker_rows(options, main_settings, main_world)
             )
             fresh = run_freshness(options, apis["cached"], main_settings)
-            spread = run_cache_spread(options, apis["cached"], main_world)
+            spread = run_cache_spread(options, apis["cached"], main_world, main_settings)
         finally:
             stop_processes(*[s.process for s in started], worker, timeout=15)
 
@@ -746,7 +746,8 @@ def build_rows(
                 )
             )
     if not options.no_writes:
-        raters = [ObjectId() for _ in range(50)]
+        # Mutations refuse a token whose user does not exist: raters and likers are users.
+        raters = freshness.insert_readers(settings, 50, "rater")
         rate_bodies = [
             body(queries.RATE_BOOK, {"b": book, "s": 1 + (i // 50) % 5}, operation="RateBook")
             for i in range(250)
@@ -756,7 +757,7 @@ def build_rows(
 
         def like_load(path: str) -> Callable[[], Load]:
             def make() -> Load:
-                likers = [ObjectId() for _ in range(20)]
+                likers = freshness.insert_readers(settings, 20, f"liker{ObjectId()}_")
                 like_state["likers"] += likers
                 pairs = [(u, r) for u in likers for r in world.reviews[:100]]
                 tokens = {u: f"Bearer {data.token_for(u, SECRET)}" for u in likers}
@@ -892,7 +893,7 @@ def run_freshness(options: argparse.Namespace, api: Api, settings: Settings) -> 
     with MongoClient(settings.mongodb_url) as client:
         client[settings.mongodb_db].books.insert_one(doc)  # type: ignore[arg-type]
     total = int(options.freshness_rate * options.freshness_seconds)
-    tokens = [data.token_for(ObjectId(), SECRET) for _ in range(total)]
+    tokens = freshness.reader_tokens(settings, total, "fresh")
     seen = asyncio.run(
         freshness.measure(
             api.url,
@@ -918,13 +919,15 @@ def run_freshness(options: argparse.Namespace, api: Api, settings: Settings) -> 
     }
 
 
-def run_cache_spread(options: argparse.Namespace, api: Api, world: data.World) -> dict[str, Any]:
+def run_cache_spread(
+    options: argparse.Namespace, api: Api, world: data.World, settings: Settings
+) -> dict[str, Any]:
     """bench/cache_spread.py's measure: readers over 100 books, ratings on 10 of them."""
     say("bench: response cache under writes")
     books = [to_global_id("Book", b) for b in world.spread_books]
     hot, cold = books[:10], books[10:]
     total = int(options.freshness_rate * options.freshness_seconds)
-    tokens = [data.token_for(ObjectId(), SECRET) for _ in range(total)]
+    tokens = freshness.reader_tokens(settings, total, "spread")
     return asyncio.run(cache_spread.measure(api.url, cold, hot, tokens, options.freshness_rate))
 
 
