@@ -104,12 +104,14 @@ def _middleware(settings: Settings) -> list[Middleware]:
     return middleware
 
 
-def build_app(settings: Settings | None = None) -> Starlette:
+def build_app(settings: Settings | None = None, *, create_indexes: bool = True) -> Starlette:
+    """`create_indexes=False`: start without creating MongoDB's indexes (for a database whose
+    indexes are managed elsewhere, as `open_services` allows)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with open_services(settings) as services:
+        async with open_services(settings, create_indexes=create_indexes) as services:
             await register_manifests(services.persisted, [WEB_MANIFEST])
             app.state.services = services
             log.info("serving database %s", settings.mongodb_db)

@@ -1,44 +1,59 @@
 """The benchmark's ASGI factory: the service's app (`app.asgi.build_app`) plus the floor
-endpoints, or a variant of it with one technique switched off, chosen by BENCH_VARIANT:
+endpoints, or a variant of it with one technique switched off, chosen by BENCH_VARIANT.
 
-| variant        | what differs from production (`ours`)                                   |
-|----------------|--------------------------------------------------------------------------|
-| ours           | nothing: `app.asgi.build_app(settings)`                                  |
-| plain          | stock Strawberry: `strawberry.asgi.GraphQL` (json.dumps), a schema with  |
-|                | no extensions at all (no caches, no limits, no guard), stock execution  |
-| strawberryview | the production schema behind Strawberry's own HTTP view                 |
-|                | (`strawberry.asgi.GraphQL`) instead of the thin path (schema/http/)     |
-| nocaches       | no parse cache (ParsedDocument) / DocumentValidationCache               |
-| stdjson        | responses encoded with json.dumps instead of orjson                     |
-| fieldext       | plus one per-field extension (a no-op `resolve` hook, the cost of it)   |
-| unbatched      | DataLoaders that do not batch (max_batch_size=1): one find per key      |
-| aggread        | figures aggregated on read (service.repositories.figures, per request)  |
-|                | instead of read from the stored aggregates                              |
-| projection     | reviews and users fetched with a projection of what the page renders   |
+Every variant goes through a configuration point production itself uses (with its default)
+or is composed here from public building blocks; nothing here assigns over a production
+symbol (tests/test_suite_layout.py checks bench/ for that, and that a bench subclass of a
+production class overrides only what its base defines, so a rename fails the test instead of
+silently turning a variant into production):
 
-The execution (compiled, planned, stock) is the EXECUTION setting, not a variant.
-BENCH_FIXES (comma-separated) patches a variant further: `rulesperrequest` (the limit rules
-built per request, as before schema/limits.py made them once), `noprefetch` (Review.user awaits
-the loader per review), `loaderprefetch` (the page's reviewers fetched through the users
-DataLoader's load_many instead of one repository call), `strawberryvalcache` (Strawberry's
-ValidationCache, keyed by the document's hash, instead of schema.validation_cache),
-`tzcursor` (cursors encoded with the time-zone-aware `datetime.timestamp()`), `apqredis`
-(APQ hashes looked up in Redis on every request, no in-process map), `gcfreeze`.
-BENCH_SKIP_INDEXES=1 opens the services without creating indexes (the grow database, see
-bench.data).
+| variant            | what differs from production (`ours`), and through what            |
+|--------------------|--------------------------------------------------------------------|
+| ours               | nothing: `app.asgi.build_app(settings)`                            |
+| plain              | stock Strawberry: `strawberry.asgi.GraphQL` (json.dumps) around a  |
+|                    | `strawberry.Schema` of the production types with no extensions (no |
+|                    | caches, no limits, no guard), stock execution                      |
+| strawberryview     | `strawberry.asgi.GraphQL` around `build_schema(settings)` instead  |
+|                    | of the thin path (schema/http/)                                    |
+| nocaches           | `build_schema(settings, extensions=...)` without ParsedDocument    |
+|                    | and DocumentValidationCache                                        |
+| rulesperrequest    | `build_schema(settings, extensions=...)` with the limit rules made |
+|                    | per request (as strawberry's QueryDepthLimiter and                 |
+|                    | MaxAliasesLimiter do; the validation cache then never hits)        |
+| strawberryvalcache | `build_schema(settings, extensions=...)` with Strawberry's         |
+|                    | ValidationCache instead of schema.validation_cache's               |
+| fieldext           | `build_schema(settings, extensions=...)` plus a no-op per-field    |
+|                    | `resolve` hook (what any such extension costs at least)            |
+| loaderprefetch     | Loaders (`GraphQLEndpoint.loaders_class`) whose `users_by_ids`     |
+|                    | goes through the users DataLoader (load_many) instead of one find  |
+| unbatched          | Loaders whose by-id DataLoaders do not batch (max_batch_size=1),   |
+|                    | the page's reviewers through them (one find per reviewer)          |
+| aggread            | Loaders computing figures on read (service.repositories.figures,   |
+|                    | per request) instead of reading the stored aggregates              |
 
-uvloop+httptools versus asyncio+h11 is a uvicorn flag (`bench.serve --loop --http`); APQ and
-the response cache are request bodies and a setting (RESPONSE_CACHE). Every variant also
-counts the responses it completed per path (GET /bench/stats), so that CPU time can be
-divided by requests the process really served.
+The execution (compiled, planned, stock) is the EXECUTION setting and the response cache
+RESPONSE_CACHE, not variants; uvloop+httptools versus asyncio+h11 is a uvicorn flag
+(`bench.serve --loop --http`); APQ is a request body. BENCH_SKIP_INDEXES=1 builds the app with
+`build_app(settings, create_indexes=False)` (the grow database, see bench.data). BENCH_FIXES
+(comma-separated) holds proposed changes measured on a variant: `gcfreeze` (gc.freeze after
+start-up).
+
+Dropped when the bench stopped patching production (their figures stay in bench/RESULTS.md's
+earlier runs): `stdjson` (json.dumps in our endpoint), `noprefetch` (Review.user awaiting the
+loader per review), `projection` (reviews and users fetched with projections), `tzcursor`
+(cursors from the aware `datetime.timestamp()`) and `apqredis` (APQ without the in-process
+map): each needed a hook in production code that production has no use for.
+
+Every variant also counts the responses it completed per path (GET /bench/stats), so that CPU
+time can be divided by requests the process really served.
 
     uvicorn bench.app:build --factory   (bench.serve runs it the way `books serve` does)
 """
 
-import json
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -52,14 +67,20 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.dataloader import DataLoader
-from strawberry.extensions import SchemaExtension, ValidationCache
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
 
-import app.asgi
+from app.asgi import build_app
 from bench import floor
 from schema.context import Context, Viewer
-from schema.definition import BookSchema, build_schema
-from schema.documents import ParsedDocument
-from schema.http.endpoint import Body, GraphQLEndpoint
+from schema.definition import ExtensionsFor, build_schema, operation_extensions
+from schema.documents import DocumentCache, ParsedDocument
+from schema.http.endpoint import GraphQLEndpoint
+from schema.limits import cost_limit_rule, depth_limit_rule
 from schema.loaders import Loaders
 from schema.mutations.root import Mutation
 from schema.query import Query
@@ -70,23 +91,17 @@ from schema.types.comment import Comment
 from schema.types.review import Review
 from schema.types.user import User
 from schema.validation_cache import DocumentValidationCache
-from service.mongo import Document, Store
+from service.mongo import Document
 from service.repositories.common import docs_by_ids
-from service.repositories.figures import with_figures
+from service.repositories.figures import (
+    author_figures,
+    book_figures,
+    user_figures,
+    with_figures,
+)
 from service.settings import Settings, get_settings
 
 TYPES = [Book, Author, User, Review, Comment]
-VARIANTS = (
-    "ours",
-    "plain",
-    "strawberryview",
-    "nocaches",
-    "stdjson",
-    "fieldext",
-    "unbatched",
-    "aggread",
-    "projection",
-)
 
 
 # --- counting completed responses ------------------------------------------------------------
@@ -118,7 +133,7 @@ class Counted:
         self.responses[path] += 1
 
 
-# --- variants --------------------------------------------------------------------------------
+# --- schema variants: production's extensions, edited ----------------------------------------
 
 
 def _extension_type(factory: Any) -> type:
@@ -127,23 +142,38 @@ def _extension_type(factory: Any) -> type:
     return type(factory())
 
 
-def schema_variant(
-    settings: Settings, drop: tuple[type, ...] = (), add: Sequence[Any] = ()
-) -> BookSchema:
-    """The production schema with some extensions dropped and others added."""
-    base = build_schema(settings)
-    kept = [f for f in base.extensions if not issubclass(_extension_type(f), drop)]
-    schema = BookSchema(
-        query=Query,
-        mutation=Mutation,
-        subscription=Subscription,
-        types=TYPES,
-        extensions=[*kept, *add],
-        execution_context_class=base.execution_context_class,
-        config=base.config,
-    )
-    schema.documents = base.documents
-    return schema
+def replacing(
+    kinds: tuple[type, ...], by: Callable[[Settings], list[Any]] = lambda _: []
+) -> ExtensionsFor:
+    """Production's extensions with those of exactly the types `kinds` replaced by
+    `by(settings)` (where the first of them stood). A kind production no longer has stops
+    the variant: it would otherwise measure production under another name."""
+
+    def extensions(settings: Settings, documents: DocumentCache) -> list[Any]:
+        production = operation_extensions(settings, documents)
+        types = [_extension_type(f) for f in production]
+        missing = [k.__name__ for k in kinds if k not in types]
+        if missing:
+            raise SystemExit(f"the schema has no {', '.join(missing)} extension to replace")
+        at = min(types.index(k) for k in kinds)
+        kept = [f for f, t in zip(production, types, strict=True) if t not in kinds]
+        before = sum(1 for t in types[:at] if t not in kinds)
+        return [*kept[:before], *by(settings), *kept[before:]]
+
+    return extensions
+
+
+def rules_per_request(settings: Settings) -> list[Any]:
+    """The limit rules as before schema/limits.py made them once: depth and alias rules built
+    per request, as strawberry's QueryDepthLimiter and MaxAliasesLimiter do when given as
+    per-request factories. Every request brings new rule classes, so the validation cache
+    (keyed by the rules) never hits."""
+    cost_rule = cost_limit_rule(settings.max_query_cost)
+    return [
+        lambda: AddValidationRules([depth_limit_rule(settings.max_query_depth)]),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        lambda: AddValidationRules([cost_rule]),
+    ]
 
 
 class NoopFieldHook(SchemaExtension):
@@ -151,6 +181,32 @@ class NoopFieldHook(SchemaExtension):
 
     def resolve(self, _next: Any, root: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
         return _next(root, info, *args, **kwargs)
+
+
+def with_field_hook(settings: Settings, documents: DocumentCache) -> list[Any]:
+    return [*operation_extensions(settings, documents), NoopFieldHook]
+
+
+SCHEMA_VARIANTS: dict[str, ExtensionsFor] = {
+    "nocaches": replacing((ParsedDocument, DocumentValidationCache)),
+    "rulesperrequest": replacing((AddValidationRules,), rules_per_request),
+    "strawberryvalcache": replacing(
+        (DocumentValidationCache,), lambda _: [lambda: ValidationCache(maxsize=1024)]
+    ),
+    "fieldext": with_field_hook,
+}
+
+
+# --- loader variants: Loaders subclasses behind GraphQLEndpoint.loaders_class ----------------
+
+
+class ThroughUserLoader(Loaders):
+    """The page's reviewers through the users DataLoader (load_many: a future and a loader
+    task per key; the same one find), so that a variant's user loader serves them too."""
+
+    async def users_by_ids(self, ids: list[ObjectId]) -> dict[ObjectId, Document]:
+        docs = await self.user.load_many(ids)
+        return {d["_id"]: d for d in docs if d is not None}
 
 
 def _unbatched_loader(collection: Any) -> DataLoader[ObjectId, Document | None]:
@@ -161,85 +217,73 @@ def _unbatched_loader(collection: Any) -> DataLoader[ObjectId, Document | None]:
     return DataLoader(load, max_batch_size=1)
 
 
-class UnbatchedLoaders(Loaders):
-    def __init__(self, store: Store, viewer_id: ObjectId | None) -> None:
-        super().__init__(store, viewer_id)
-        self.book = _unbatched_loader(store.books)
-        self.author = _unbatched_loader(store.authors)
-        self.user = _unbatched_loader(store.users)
+class UnbatchedLoaders(ThroughUserLoader):
+    """By-id DataLoaders that do not batch: one find per key."""
+
+    @cached_property
+    def book(self) -> DataLoader[ObjectId, Document | None]:
+        return _unbatched_loader(self.store.books)
+
+    @cached_property
+    def author(self) -> DataLoader[ObjectId, Document | None]:
+        return _unbatched_loader(self.store.authors)
+
+    @cached_property
+    def user(self) -> DataLoader[ObjectId, Document | None]:
+        return _unbatched_loader(self.store.users)
 
 
 def _aggregating_loader(
-    collection: Any, compute: Any, store: Store
+    loaders: Loaders, collection: Any, compute: Any
 ) -> DataLoader[ObjectId, Document | None]:
     async def load(ids: list[ObjectId]) -> Sequence[Document | None]:
         found = await docs_by_ids(collection, ids)
-        figures = await compute(store, list(found)) if found else {}
+        figures = await compute(loaders.store, list(found)) if found else {}
         return [with_figures(found[i], figures[i]) if i in found else None for i in ids]
 
     return DataLoader(load)
 
 
-class AggregatingLoaders(Loaders):
+class AggregatingLoaders(ThroughUserLoader):
     """Reads that aggregate: every figure the page shows is recomputed from the sources."""
 
-    def __init__(self, store: Store, viewer_id: ObjectId | None) -> None:
-        from service.repositories.figures import author_figures, book_figures, user_figures
+    @cached_property
+    def book(self) -> DataLoader[ObjectId, Document | None]:
+        return _aggregating_loader(self, self.store.books, book_figures)
 
-        super().__init__(store, viewer_id)
-        self.book = _aggregating_loader(store.books, book_figures, store)
-        self.author = _aggregating_loader(store.authors, author_figures, store)
-        self.user = _aggregating_loader(store.users, user_figures, store)
+    @cached_property
+    def author(self) -> DataLoader[ObjectId, Document | None]:
+        return _aggregating_loader(self, self.store.authors, author_figures)
 
-
-class ProjectingLoaders(Loaders):
-    def __init__(self, store: Store, viewer_id: ObjectId | None) -> None:
-        super().__init__(store, viewer_id)
-
-        async def load_users(ids: list[ObjectId]) -> Sequence[Document | None]:
-            found = await docs_by_ids(store.users, ids, floor.USER_PROJECTION)
-            return [found.get(i) for i in ids]
-
-        self.user = DataLoader(load_users)
+    @cached_property
+    def user(self) -> DataLoader[ObjectId, Document | None]:
+        return _aggregating_loader(self, self.store.users, user_figures)
 
 
-def _project_book_reviews() -> None:
-    """Make entries.book_reviews ask for `floor.REVIEW_PROJECTION` (this process only)."""
-    from service.repositories import entries
-
-    original = entries.fetch_page
-
-    def fetch_page(
-        collection: Any,
-        query: Any,
-        ordering: Any,
-        first: int,
-        after: str | None,
-        projection: Any = None,
-    ) -> Any:
-        if projection is None and collection.name == "reviews" and "has_text" in query:
-            projection = floor.REVIEW_PROJECTION
-        return original(collection, query, ordering, first, after, projection)
-
-    entries.fetch_page = fetch_page
+class ThroughUserLoaderEndpoint(GraphQLEndpoint):
+    loaders_class = ThroughUserLoader
 
 
-class StdJsonEndpoint(GraphQLEndpoint):
-    """Responses encoded with json.dumps, as Strawberry's view does by default."""
+class UnbatchedEndpoint(GraphQLEndpoint):
+    loaders_class = UnbatchedLoaders
 
-    def _respond(
-        self, body: Body | list[Body], context: Context, media: str, request_error: bool
-    ) -> Response:
-        response = super()._respond(body, context, media, request_error)
-        response.body = json.dumps(body).encode()
-        response.headers["content-length"] = str(len(response.body))
-        return response
+
+class AggregatingEndpoint(GraphQLEndpoint):
+    loaders_class = AggregatingLoaders
+
+
+LOADER_VARIANTS: dict[str, type[GraphQLEndpoint]] = {
+    "loaderprefetch": ThroughUserLoaderEndpoint,
+    "unbatched": UnbatchedEndpoint,
+    "aggread": AggregatingEndpoint,
+}
+
+
+# --- Strawberry's own view -------------------------------------------------------------------
 
 
 class StrawberryView(GraphQL[Context, None]):
     """Strawberry's own HTTP view (json.dumps, its request parsing); the context is ours."""
-
-    loaders_class: type[Loaders] = Loaders
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         services = request.app.state.services
@@ -249,13 +293,12 @@ class StrawberryView(GraphQL[Context, None]):
         return Context(
             services=services,
             viewer=viewer,
-            loaders=self.loaders_class(services.store, viewer.id),
+            loaders=Loaders(services.store, viewer.id),
             request=request,
         )
 
 
-def _with_loaders(loaders: type[Loaders]) -> type[GraphQLEndpoint]:
-    return type(f"{loaders.__name__}Endpoint", (GraphQLEndpoint,), {"loaders_class": loaders})
+VARIANTS = ("ours", "plain", "strawberryview", *SCHEMA_VARIANTS, *LOADER_VARIANTS)
 
 
 def graphql_app(variant: str, settings: Settings) -> ASGIApp | None:
@@ -269,55 +312,16 @@ def graphql_app(variant: str, settings: Settings) -> ASGIApp | None:
         return StrawberryView(schema)
     if variant == "strawberryview":
         return StrawberryView(build_schema(settings))
-    if variant == "nocaches":
-        return GraphQLEndpoint(
-            schema_variant(settings, drop=(ParsedDocument, DocumentValidationCache))
-        )
-    if variant == "stdjson":
-        return StdJsonEndpoint(build_schema(settings))
-    if variant == "fieldext":
-        return GraphQLEndpoint(schema_variant(settings, add=[NoopFieldHook]))
-    if variant == "unbatched":
-        return _with_loaders(UnbatchedLoaders)(build_schema(settings))
-    if variant == "aggread":
-        return _with_loaders(AggregatingLoaders)(build_schema(settings))
-    if variant == "projection":
-        _project_book_reviews()
-        return _with_loaders(ProjectingLoaders)(build_schema(settings))
+    if variant in SCHEMA_VARIANTS:
+        return GraphQLEndpoint(build_schema(settings, extensions=SCHEMA_VARIANTS[variant]))
+    if variant in LOADER_VARIANTS:
+        return LOADER_VARIANTS[variant](build_schema(settings))
     raise SystemExit(f"BENCH_VARIANT must be one of {', '.join(VARIANTS)}; got {variant!r}")
 
 
-def _rules_per_request() -> None:
-    """Technique switched off (the state before schema/limits.py made its rules once): the
-    depth and alias rules built per request, as strawberry's QueryDepthLimiter and
-    MaxAliasesLimiter do when given as per-request factories. Every request then brings new
-    rule classes, so the validation cache (keyed by the rules) never hits."""
-    from strawberry.extensions import AddValidationRules, MaxAliasesLimiter
-
-    import schema.limits
-
-    def extensions(self: schema.limits.Limits) -> list[Any]:
-        cost_rule = schema.limits.cost_limit_rule(self.max_cost)
-        return [
-            lambda: AddValidationRules([schema.limits.depth_limit_rule(self.max_depth)]),
-            lambda: MaxAliasesLimiter(max_alias_count=self.max_aliases),
-            lambda: AddValidationRules([cost_rule]),
-        ]
-
-    schema.limits.Limits.extensions = extensions  # type: ignore[method-assign]
+# --- proposed changes (BENCH_FIXES) ----------------------------------------------------------
 
 
-def _skip_index_creation() -> None:
-    """BENCH_SKIP_INDEXES=1: open services without create_indexes (see bench.data, grow)."""
-    import functools
-
-    from service.services import open_services
-
-    app.asgi.open_services = functools.partial(open_services, create_indexes=False)  # type: ignore[assignment]
-
-
-# Proposed changes, switched on per process with BENCH_FIXES=a,b: applied before the app is
-# built (FIXES) or to the GraphQL endpoint once built (VIEW_FIXES).
 def _gc_freeze() -> None:
     """Move everything built at start-up (schema, modules) out of the collector's reach:
     full collections then only traverse what requests allocate (gc.freeze)."""
@@ -327,113 +331,22 @@ def _gc_freeze() -> None:
     gc.freeze()
 
 
-def _no_prefetch() -> None:
-    """Technique switched off: Book.reviews no longer fetches the page's reviewers itself;
-    every Review.user awaits the users DataLoader (still one batched find)."""
-    import schema.types.book
-
-    schema.types.book.selects_review_user = lambda info: False
-
-
-def _loader_prefetch() -> None:
-    """Technique switched off: Book.reviews fetches the page's reviewers through the users
-    DataLoader (load_many: a future and a loader task per key; the same one find)."""
-    from contextvars import ContextVar
-
-    import schema.types.book
-
-    current: ContextVar[Loaders] = ContextVar("loaders")
-    original = Loaders.__init__
-
-    def remembering(self: Loaders, store: Store, viewer_id: ObjectId | None) -> None:
-        original(self, store, viewer_id)
-        current.set(self)
-
-    class ThroughLoader:
-        @staticmethod
-        async def by_ids(store: Store, ids: list[ObjectId]) -> dict[ObjectId, Document]:
-            docs = await current.get().user.load_many(ids)
-            return {d["_id"]: d for d in docs if d is not None}
-
-    Loaders.__init__ = remembering  # type: ignore[method-assign]
-    schema.types.book.users = ThroughLoader  # type: ignore[assignment]
-
-
-def _tz_cursor() -> None:
-    """Technique switched off: cursors encode datetimes with the time-zone-aware
-    `datetime.timestamp()` (a Python `utcoffset` call per cursor for bson's utc)."""
-    from datetime import datetime
-
-    import service.ids
-
-    def encode(value: Any) -> Any:
-        if isinstance(value, ObjectId):
-            return {"o": str(value)}
-        if isinstance(value, datetime):
-            return {"d": value.timestamp()}
-        return value
-
-    service.ids._encode_key_value = encode
-
-
-def _apq_redis() -> None:
-    """Technique switched off: every hash-only APQ request reads its document from Redis (no
-    in-process digest -> document map)."""
-    from service.persisted_queries import PersistedQueries
-
-    original = PersistedQueries._stored
-
-    async def stored(self: PersistedQueries, digest: str) -> str | None:
-        self._known.clear()
-        return await original(self, digest)
-
-    PersistedQueries._stored = stored  # type: ignore[method-assign]
-
-
-FIXES = {
-    "rulesperrequest": _rules_per_request,
-    "gcfreeze": lambda: None,
-    "noprefetch": _no_prefetch,
-    "loaderprefetch": _loader_prefetch,
-    "tzcursor": _tz_cursor,
-    "apqredis": _apq_redis,
-}
-
-
-def _strawberry_validation_cache(graphql: Any) -> None:
-    """Strawberry's ValidationCache (an lru_cache that hashes the document on every request)."""
-    graphql.schema.extensions = tuple(
-        (lambda: ValidationCache(maxsize=1024))
-        if issubclass(_extension_type(f), DocumentValidationCache)
-        else f
-        for f in graphql.schema.extensions
-    )
-
-
-VIEW_FIXES = {"strawberryvalcache": _strawberry_validation_cache}
+FIXES = ("gcfreeze",)
 
 
 def build() -> Counted:
     settings = get_settings()
     variant = os.environ.get("BENCH_VARIANT", "ours")
-    if os.environ.get("BENCH_SKIP_INDEXES") == "1":
-        _skip_index_creation()
     fixes = [f for f in os.environ.get("BENCH_FIXES", "").split(",") if f]
-    unknown = set(fixes) - set(FIXES) - set(VIEW_FIXES)
+    unknown = set(fixes) - set(FIXES)
     if unknown:
         raise SystemExit(f"unknown BENCH_FIXES {sorted(unknown)}")
-    for fix in fixes:
-        if fix in FIXES:
-            FIXES[fix]()
-    asgi = app.asgi.build_app(settings)
+    asgi = build_app(settings, create_indexes=os.environ.get("BENCH_SKIP_INDEXES") != "1")
     routes = asgi.router.routes
     [at] = [i for i, r in enumerate(routes) if isinstance(r, Route) and r.path == "/graphql"]
     graphql = graphql_app(variant, settings)
     if graphql is not None:
         routes[at] = Route("/graphql", graphql, methods=["GET", "POST"])
-    for fix in fixes:
-        if fix in VIEW_FIXES:
-            VIEW_FIXES[fix](routes[at].endpoint)  # type: ignore[attr-defined]
     routes[0:0] = floor.ROUTES
     if "gcfreeze" in fixes:
         _gc_freeze()

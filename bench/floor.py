@@ -6,12 +6,8 @@ the same JSON, encoded with orjson. They accept the same POST bodies as /graphql
 - POST /bench/floor/book: `bench.queries.BOOK_PAGE` (book, authors, one page of reviews, their
   users: 4 finds; a viewer adds the find of their own entry).
 - POST /bench/floor/rate: `RATE_BOOK`;  POST /bench/floor/like: `LIKE_REVIEW`.
-
-With BENCH_PROJECTION=1 the book page asks MongoDB only for the fields it renders
-(`REVIEW_PROJECTION`, `USER_PROJECTION`), to measure what projections would save.
 """
 
-import os
 from typing import Any
 
 import orjson
@@ -25,30 +21,9 @@ from service.auth import bearer_token, read_token
 from service.errors import ServiceError, Unauthenticated
 from service.ids import from_global_id, to_global_id
 from service.mongo import Document
-from service.pagination import fetch_page
 from service.repositories import entries, social
 from service.repositories.common import docs_by_ids
 from service.services import Services
-
-# What the book page renders of a review and of a user (plus the keys the cursor needs).
-REVIEW_PROJECTION = {
-    "user_id": 1,
-    "rating": 1,
-    "text": 1,
-    "spoiler": 1,
-    "created_at": 1,
-    "likes_count": 1,
-    "comments_count": 1,
-}
-USER_PROJECTION = {
-    "username": 1,
-    "display_name": 1,
-    "avatar_url": 1,
-    "reviews_count": 1,
-    "followers_count": 1,
-    "authored_books_count": 1,
-}
-PROJECTIONS = os.environ.get("BENCH_PROJECTION") == "1"
 
 
 def _json(data: object, status: int = 200) -> Response:
@@ -115,21 +90,16 @@ async def book_page(request: Request) -> Response:
     author_ids = doc.get("author_ids") or []
     authors = await docs_by_ids(store.authors, author_ids)
     ordering = entries.BOOK_ORDERINGS[entries.ReviewOrder.POPULAR]
-    if PROJECTIONS:
-        query = {"book_id": book_id, "has_text": True}  # as entries.book_reviews asks
-        page = await fetch_page(store.reviews, query, ordering, first, None, REVIEW_PROJECTION)
-        users = await docs_by_ids(store.users, [r["user_id"] for r in page.docs], USER_PROJECTION)
-    else:
-        page = await entries.book_reviews(
-            store,
-            book_id,
-            first=first,
-            after=None,
-            order=entries.ReviewOrder.POPULAR,
-            stars=None,
-            search=None,
-        )
-        users = await docs_by_ids(store.users, [r["user_id"] for r in page.docs])
+    page = await entries.book_reviews(
+        store,
+        book_id,
+        first=first,
+        after=None,
+        order=entries.ReviewOrder.POPULAR,
+        stars=None,
+        search=None,
+    )
+    users = await docs_by_ids(store.users, [r["user_id"] for r in page.docs])
     own = (
         (await entries.entries_of_user_for_books(store, viewer, [book_id])).get(book_id)
         if viewer is not None

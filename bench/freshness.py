@@ -90,13 +90,27 @@ def seed(settings: Settings, users: int) -> tuple[str, list[str]]:
     """One book and `users` readers (inserted directly); the book's id and their tokens."""
     assert settings.mongodb_url and settings.jwt_secret
     book = ObjectId()
-    docs = [new_user(f"reader{i:05d}", f"Reader {i}", None) for i in range(users)]
     with MongoClient(settings.mongodb_url) as mongo:
-        db = mongo[settings.mongodb_db]
-        db.books.insert_one({"_id": book, "title": "Freshness", "genres": [], "author_ids": []})
-        db.users.insert_many(docs)  # type: ignore[arg-type]
-    tokens = [auth.issue_token(d["_id"], settings.jwt_secret, 3600) for d in docs]
-    return to_global_id("Book", book), tokens
+        doc = {"_id": book, "title": "Freshness", "genres": [], "author_ids": []}
+        mongo[settings.mongodb_db].books.insert_one(doc)
+    return to_global_id("Book", book), reader_tokens(settings, users)
+
+
+def insert_readers(settings: Settings, count: int, prefix: str = "reader") -> list[ObjectId]:
+    """`count` readers inserted directly (argon2 sign-ups would slow the set-up): a mutation
+    refuses a token whose user does not exist. `prefix` keeps their usernames unique."""
+    assert settings.mongodb_url
+    docs = [new_user(f"{prefix}{i:05d}", f"Reader {i}", None) for i in range(count)]
+    with MongoClient(settings.mongodb_url) as mongo:
+        mongo[settings.mongodb_db].users.insert_many(docs)  # type: ignore[arg-type]
+    return [d["_id"] for d in docs]
+
+
+def reader_tokens(settings: Settings, count: int, prefix: str = "reader") -> list[str]:
+    """`count` new readers' tokens (insert_readers)."""
+    assert settings.jwt_secret
+    ids = insert_readers(settings, count, prefix)
+    return [auth.issue_token(i, settings.jwt_secret, 3600) for i in ids]
 
 
 async def writer(

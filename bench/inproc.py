@@ -8,8 +8,8 @@ apply) and calls it as ASGI, alternating rows in rounds; CPU is this process's o
 both rows pay alike, so the ratio here is a little above the one `make bench` reports. Rows
 of one run are comparable; between runs on a shared 2-CPU machine figures move by ~15 %.
 With --mongodb-url/--redis-url it uses running servers and seeds the database only once.
---memo-db answers the page's repository reads from memory after their first call (both rows):
-what remains is the Python above the driver.
+(--memo-db, which answered the page's reads from memory by patching the repositories, went
+when the bench stopped patching production: tests/test_bench_configuration.py.)
 
     .venv/bin/python -m bench.inproc [--requests 200] [--rounds 5] [--first 30] [--profile F]
 """
@@ -107,43 +107,6 @@ async def cpu_per_request(
     return (time.process_time() - start) / count * 1000
 
 
-def memoize_reads() -> None:
-    """--memo-db: the repository reads of the book page answered from memory after their first
-    call, for GraphQL and the floor alike, so that CPU per request is the Python above the
-    driver (the four finds cost both sides the same)."""
-    import schema.loaders
-    import schema.types.book
-    from bench import floor
-    from service.repositories import common, entries
-
-    memo: dict[Any, Any] = {}
-    read_ids, read_page = common.docs_by_ids, entries.book_reviews
-    read_own = entries.entries_of_user_for_books
-
-    async def docs_by_ids(collection: Any, ids: Any, projection: Any = None) -> Any:
-        key = ("ids", collection.name, tuple(ids), str(projection))
-        if key not in memo:
-            memo[key] = await read_ids(collection, ids, projection)
-        return memo[key]
-
-    async def book_reviews(store: Any, book_id: Any, **kwargs: Any) -> Any:
-        key = ("page", book_id, str(sorted(kwargs.items())))
-        if key not in memo:
-            memo[key] = await read_page(store, book_id, **kwargs)
-        return memo[key]
-
-    async def entries_of_user_for_books(store: Any, user_id: Any, book_ids: Any) -> Any:
-        key = ("own", user_id, tuple(book_ids))
-        if key not in memo:
-            memo[key] = await read_own(store, user_id, book_ids)
-        return memo[key]
-
-    for module in (schema.loaders, schema.types.book, floor):
-        module.docs_by_ids = docs_by_ids  # type: ignore[attr-defined]
-    entries.book_reviews = book_reviews  # type: ignore[assignment]
-    entries.entries_of_user_for_books = entries_of_user_for_books  # type: ignore[assignment]
-
-
 async def seeded(mongodb_url: str, db: str) -> data.World:
     """The main bench database: seeded once per server (seeding mongoeco takes a minute)."""
     from pymongo import AsyncMongoClient
@@ -173,8 +136,6 @@ async def run(options: argparse.Namespace, mongodb_url: str, redis_url: str) -> 
         "RESPONSE_CACHE": "false",
     }
     os.environ.update(env)
-    if options.memo_db:
-        memoize_reads()
     from bench.app import build
 
     client = AsgiClient(build())
@@ -226,9 +187,6 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--first", type=int, default=30)
-    parser.add_argument(
-        "--memo-db", action="store_true", help="answer the page's reads from memory (see above)"
-    )
     parser.add_argument("--profile", help="write a cProfile of GraphQL anonymous (pstats file)")
     parser.add_argument("--db", default="bench_main", help="database (seeded when empty)")
     parser.add_argument("--mongodb-url", help="use this server instead of starting mongoeco")

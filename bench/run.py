@@ -56,26 +56,23 @@ from service.ids import to_global_id
 from service.settings import Settings
 
 SECRET = "bench-secret-" + "x" * 40
-# Technique rows: API name -> (bench.app variant, BENCH_FIXES, label, settings changed).
-TECHNIQUES: dict[str, tuple[str, str, str, dict[str, Any]]] = {
-    "plain": ("plain", "", "stock Strawberry: its view, json, no caches, no limits", {}),
-    "planned": ("ours", "", "planned execution (EXECUTION=planned)", {"execution": "planned"}),
-    "stock": ("ours", "", "graphql-core's execution (EXECUTION=stock)", {"execution": "stock"}),
-    "strawberryview": ("strawberryview", "", "Strawberry's HTTP view, not schema/http/", {}),
-    "tzcursor": ("ours", "tzcursor", "cursors with the aware datetime.timestamp()", {}),
-    "nocaches": ("nocaches", "", "no parse cache/validation cache", {}),
-    "rulesperrequest": ("ours", "rulesperrequest", "limit rules built per request", {}),
-    "stdjson": ("stdjson", "", "json.dumps instead of orjson", {}),
-    "fieldext": ("fieldext", "", "plus a per-field extension (no-op hook)", {}),
-    # Variants whose loaders change what the reviewers' find returns also route the page's
-    # reviewers through those loaders (noprefetch: one load per review; loaderprefetch: one
-    # load_many), as Book.reviews' own repository call would bypass them.
-    "unbatched": ("unbatched", "noprefetch", "DataLoaders not batching", {}),
-    "noprefetch": ("ours", "noprefetch", "reviewers awaited per review", {}),
-    "aggread": ("aggread", "loaderprefetch", "figures aggregated on read", {}),
-    "projection": ("projection", "loaderprefetch", "with projections (reviews, users)", {}),
-    "strawberryvalcache": ("ours", "strawberryvalcache", "Strawberry's ValidationCache", {}),
-    "apqredis": ("ours", "apqredis", "APQ hash looked up in Redis", {}),
+# Technique rows: API name -> (bench.app variant, label, settings changed). Dropped rows
+# (stdjson, noprefetch, projection, tzcursor, apqredis: see bench.app) stay in RESULTS.md's
+# earlier runs.
+TECHNIQUES: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "plain": ("plain", "stock Strawberry: its view, json, no caches, no limits", {}),
+    "planned": ("ours", "planned execution (EXECUTION=planned)", {"execution": "planned"}),
+    "stock": ("ours", "graphql-core's execution (EXECUTION=stock)", {"execution": "stock"}),
+    "strawberryview": ("strawberryview", "Strawberry's HTTP view, not schema/http/", {}),
+    "nocaches": ("nocaches", "no parse cache/validation cache", {}),
+    "rulesperrequest": ("rulesperrequest", "limit rules built per request", {}),
+    "fieldext": ("fieldext", "plus a per-field extension (no-op hook)", {}),
+    # The loader variants route the page's reviewers through their user loader (one
+    # load_many), as the one find of production's Loaders.users_by_ids would bypass it.
+    "unbatched": ("unbatched", "DataLoaders not batching", {}),
+    "loaderprefetch": ("loaderprefetch", "reviewers through the users DataLoader", {}),
+    "aggread": ("aggread", "figures aggregated on read", {}),
+    "strawberryvalcache": ("strawberryvalcache", "Strawberry's ValidationCache", {}),
 }
 # Proposed changes, measured as variants of production (bench.app BENCH_FIXES): name ->
 # (BENCH_FIXES, what). None pending; a row per entry is added to the table.
@@ -198,12 +195,6 @@ def check_same(
         got = orjson.loads(_ok(post(api, "/graphql", page_body(main_book, 30)), name))
         if got != reference:
             raise BenchError(f"variant {name} returns other data than production")
-        if name == "projection":
-            floor_ = orjson.loads(
-                _ok(post(api, "/bench/floor/book", page_body(main_book, 30)), name)
-            )
-            if floor_ != reference:
-                raise BenchError("the projected floor returns other data")
         done.append(f"variant {name}: same data as production")
     digest = queries.sha256(queries.BOOK_PAGE)
     variables = {"id": main_book, "first": 30}
@@ -526,12 +517,9 @@ def main(argv: list[str] | None = None) -> int:
         if not options.no_grow:
             specs.append(ApiSpec("grow", settings(grow_world.db), env={"BENCH_SKIP_INDEXES": "1"}))
         if not options.no_techniques:
-            for name, (variant, fixes, _, changed) in TECHNIQUES.items():
-                extra = {"BENCH_FIXES": fixes}
-                if variant == "projection":
-                    extra["BENCH_PROJECTION"] = "1"
+            for name, (variant, _, changed) in TECHNIQUES.items():
                 spec_settings = settings(main_world.db, **changed)
-                specs.append(ApiSpec(name, spec_settings, variant=variant, env=extra))
+                specs.append(ApiSpec(name, spec_settings, variant=variant))
             specs.append(ApiSpec("h11", main_settings, loop="asyncio", http="h11"))
         if not options.no_proposals:
             specs += [
@@ -572,7 +560,7 @@ def main(argv: list[str] | None = None) -> int:
                 [] if options.no_worker else run_worker_rows(options, main_settings, main_world)
             )
             fresh = run_freshness(options, apis["cached"], main_settings)
-            spread = run_cache_spread(options, apis["cached"], main_world)
+            spread = run_cache_spread(options, apis["cached"], main_world, main_settings)
         finally:
             stop_processes(*[s.process for s in started], worker, timeout=15)
 
@@ -717,30 +705,21 @@ def build_rows(
             ),
         ]
     if not options.no_techniques:
-        for name, (_, _, what, _) in TECHNIQUES.items():
-            payload = apq_body(book, 30) if name == "apqredis" else page30
+        for name, (_, what, _) in TECHNIQUES.items():
             rows.append(
                 Row(
                     f"t-{name}",
                     f"30 anon: GraphQL, {what}",
                     name,
-                    fixed("/graphql", payload),
+                    fixed("/graphql", page30),
                     "floor30",
                 )
             )
-        rows.append(
-            Row(
-                "t-projection-floor",
-                "30 anon: floor, with projections",
-                "projection",
-                fixed("/bench/floor/book", page30),
-            )
-        )
         for name in ("planned", "stock"):
             rows.append(
                 Row(
                     f"t-{name}100",
-                    f"100 anon: GraphQL, {TECHNIQUES[name][2]}",
+                    f"100 anon: GraphQL, {TECHNIQUES[name][1]}",
                     name,
                     fixed("/graphql", page_body(book, 100)),
                     "floor100",
@@ -767,7 +746,8 @@ def build_rows(
                 )
             )
     if not options.no_writes:
-        raters = [ObjectId() for _ in range(50)]
+        # Mutations refuse a token whose user does not exist: raters and likers are users.
+        raters = freshness.insert_readers(settings, 50, "rater")
         rate_bodies = [
             body(queries.RATE_BOOK, {"b": book, "s": 1 + (i // 50) % 5}, operation="RateBook")
             for i in range(250)
@@ -777,7 +757,7 @@ def build_rows(
 
         def like_load(path: str) -> Callable[[], Load]:
             def make() -> Load:
-                likers = [ObjectId() for _ in range(20)]
+                likers = freshness.insert_readers(settings, 20, f"liker{ObjectId()}_")
                 like_state["likers"] += likers
                 pairs = [(u, r) for u in likers for r in world.reviews[:100]]
                 tokens = {u: f"Bearer {data.token_for(u, SECRET)}" for u in likers}
@@ -913,7 +893,7 @@ def run_freshness(options: argparse.Namespace, api: Api, settings: Settings) -> 
     with MongoClient(settings.mongodb_url) as client:
         client[settings.mongodb_db].books.insert_one(doc)  # type: ignore[arg-type]
     total = int(options.freshness_rate * options.freshness_seconds)
-    tokens = [data.token_for(ObjectId(), SECRET) for _ in range(total)]
+    tokens = freshness.reader_tokens(settings, total, "fresh")
     seen = asyncio.run(
         freshness.measure(
             api.url,
@@ -939,13 +919,15 @@ def run_freshness(options: argparse.Namespace, api: Api, settings: Settings) -> 
     }
 
 
-def run_cache_spread(options: argparse.Namespace, api: Api, world: data.World) -> dict[str, Any]:
+def run_cache_spread(
+    options: argparse.Namespace, api: Api, world: data.World, settings: Settings
+) -> dict[str, Any]:
     """bench/cache_spread.py's measure: readers over 100 books, ratings on 10 of them."""
     say("bench: response cache under writes")
     books = [to_global_id("Book", b) for b in world.spread_books]
     hot, cold = books[:10], books[10:]
     total = int(options.freshness_rate * options.freshness_seconds)
-    tokens = [data.token_for(ObjectId(), SECRET) for _ in range(total)]
+    tokens = freshness.reader_tokens(settings, total, "spread")
     return asyncio.run(cache_spread.measure(api.url, cold, hot, tokens, options.freshness_rate))
 
 
@@ -1136,13 +1118,9 @@ def render(
 TECHNIQUE_PAIRS = [
     ("parser + validation caches", "t-nocaches", "gql30"),
     ("limit rules made once (cache hits)", "t-rulesperrequest", "gql30"),
-    ("orjson response encoding", "t-stdjson", "gql30"),
     ("no per-field extension", "t-fieldext", "gql30"),
     ("DataLoaders that batch", "t-unbatched", "gql30"),
-    ("reviewers fetched with the page", "t-noprefetch", "gql30"),
     ("aggregates stored on documents", "t-aggread", "gql30"),
-    ("projections (GraphQL)", "gql30", "t-projection"),
-    ("projections (floor)", "floor30", "t-projection-floor"),
     ("uvloop + httptools", "t-h11", "gql30"),
     ("APQ, hash only", "gql30", "apq30"),
     ("response cache (anonymous hit)", "gql30", "cache30"),
@@ -1151,8 +1129,6 @@ TECHNIQUE_PAIRS = [
     ("compiled vs planned, 100 reviews", "t-planned100", "gql100"),
     ("planned vs graphql-core's, 100 reviews", "t-stock100", "t-planned100"),
     ("thin HTTP path vs Strawberry's view", "t-strawberryview", "gql30"),
-    ("cursors from the naive UTC difference", "t-tzcursor", "gql30"),
-    ("APQ: in-process digest map", "t-apqredis", "apq30"),
     ("validation cache keyed by identity", "t-strawberryvalcache", "gql30"),
     ("reviewers in one repository call", "t-loaderprefetch", "gql30"),
     ("everything vs stock Strawberry", "t-plain", "gql30"),

@@ -1,6 +1,7 @@
 """The schema object: Query, Mutation and Subscription, error classification, and the
 per-operation extensions (limits, rate limits, metrics, caches) configured from settings."""
 
+from collections.abc import Callable
 from typing import Any
 
 import strawberry
@@ -49,14 +50,18 @@ class BookSchema(strawberry.Schema):
             classify(error, request_id)
 
 
-def build_schema(settings: Settings | None = None) -> BookSchema:
-    settings = settings or Settings()
+# Builds the per-operation extensions from the settings and the process's parse cache.
+ExtensionsFor = Callable[[Settings, DocumentCache], list[Any]]
+
+
+def operation_extensions(settings: Settings, documents: DocumentCache) -> list[Any]:
+    """The per-operation extensions the service runs: the shared parse cache, the validation
+    cache, the limits, the guard (rate limits, metrics), and no introspection in production."""
     limits = Limits(
         max_depth=settings.max_query_depth,
         max_aliases=settings.max_aliases,
         max_cost=settings.max_query_cost,
     )
-    documents = DocumentCache(max_tokens=settings.max_tokens, maxsize=CACHE_SIZE)
     extensions: list[Any] = [
         lambda: ParsedDocument(documents),
         DocumentValidationCache.factory(CACHE_SIZE),
@@ -65,12 +70,22 @@ def build_schema(settings: Settings | None = None) -> BookSchema:
     ]
     if settings.production:
         extensions.append(DisableIntrospection)
+    return extensions
+
+
+def build_schema(
+    settings: Settings | None = None, *, extensions: ExtensionsFor = operation_extensions
+) -> BookSchema:
+    """The schema; `extensions` chooses its per-operation extensions (another list, e.g. one
+    with a tracing extension added, is the caller's composition)."""
+    settings = settings or Settings()
+    documents = DocumentCache(max_tokens=settings.max_tokens, maxsize=CACHE_SIZE)
     schema = BookSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         types=[Book, Author, User, Review, Comment],
-        extensions=extensions,
+        extensions=extensions(settings, documents),
         execution_context_class=EXECUTION_CONTEXTS[settings.execution],
         config=StrawberryConfig(disable_field_suggestions=settings.production),
     )

@@ -8,7 +8,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from strawberry.dataloader import DataLoader
 
 from service.mongo import Document, Store
-from service.repositories import entries, social
+from service.repositories import entries, social, users
 from service.repositories.common import docs_by_ids
 from service.repositories.figures import Figures, Part
 
@@ -64,6 +64,12 @@ class Loaders:
     @cached_property
     def viewer_follows_author(self) -> DataLoader[ObjectId, bool]:
         return DataLoader(self._follows("author"))
+
+    async def users_by_ids(self, ids: list[ObjectId]) -> dict[ObjectId, Document]:
+        """Users whose ids a page knows all at once (a page of reviews' reviewers): one find,
+        the command the user loader would have batched them into, without its future and
+        task per key."""
+        return await users.by_ids(self.store, ids)
 
     def computed_figures(self, payload: str, part: Part) -> DataLoader[ObjectId, Figures]:
         """Figures computed from the sources (schema.payload_figures) for the payload of the

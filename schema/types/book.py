@@ -146,7 +146,8 @@ class Book(AttributeFigures, Node):
             # batched into): each Review.user then resolves synchronously, and the page skips
             # the loader's future and task per key.
             # A reviewer who is gone shows as the deleted reader (User.reader).
-            found = await users.by_ids(store, [d["user_id"] for d in page.docs])
+            loaders = info.context.loaders
+            found = await loaders.users_by_ids([d["user_id"] for d in page.docs])
             reviewers = [found.get(d["user_id"]) or users.deleted_reader() for d in page.docs]
             return Connection.of(page, map(Review.of, page.docs, reviewers))
         return Connection.of(page, map(Review.of, page.docs))
