@@ -114,7 +114,7 @@ def memoize_reads() -> None:
     import schema.loaders
     import schema.types.book
     from bench import floor
-    from service.repositories import common, entries
+    from service.repositories import common, entries, users
 
     memo: dict[Any, Any] = {}
     read_ids, read_page = common.docs_by_ids, entries.book_reviews
@@ -138,7 +138,7 @@ def memoize_reads() -> None:
             memo[key] = await read_own(store, user_id, book_ids)
         return memo[key]
 
-    for module in (schema.loaders, schema.types.book, floor):
+    for module in (schema.loaders, schema.types.book, floor, users):
         module.docs_by_ids = docs_by_ids  # type: ignore[attr-defined]
     entries.book_reviews = book_reviews  # type: ignore[assignment]
     entries.entries_of_user_for_books = entries_of_user_for_books  # type: ignore[assignment]
