@@ -10,6 +10,7 @@ from bson import ObjectId
 
 from schema.context import Info
 from schema.document_fields import AttributeFigures
+from schema.execution import PREFETCHED
 from schema.payload_figures import (
     ComputedFields,
     computed,
@@ -96,13 +97,35 @@ class Book(AttributeFigures, Node):
         docs = await info.context.loaders.author.load_many(self.doc.get("author_ids") or [])
         return computed_all(info, [Author.of(d) for d in docs if d is not None])
 
-    @strawberry.field
+    # The stored figures as attributes, which the planned and compiled executions read
+    # without calling the resolvers (schema.execution, PREFETCHED). None sends them to the
+    # resolver: in a mutation's payload (computed figures), and when building them fails
+    # (the resolver fails the same way, and graphql-core reports it at the field's path).
+    @property
+    def stored_rating_stats(self) -> RatingStats | None:
+        if self.computed_figures is not None:
+            return None
+        try:
+            return RatingStats.of(self.doc.get("rating_stats"))
+        except Exception:
+            return None
+
+    @property
+    def stored_shelf_counts(self) -> ShelfCounts | None:
+        if self.computed_figures is not None:
+            return None
+        try:
+            return ShelfCounts.of(self.doc.get("shelf_counts"))
+        except Exception:
+            return None
+
+    @strawberry.field(metadata={PREFETCHED: "stored_rating_stats"})
     def rating_stats(self) -> RatingStats:
         if self.computed_figures is not None:  # awaited by graphql-core
             return self._computed(RatingStats.of, "rating_stats")  # type: ignore[return-value]
         return RatingStats.of(self.doc.get("rating_stats"))
 
-    @strawberry.field
+    @strawberry.field(metadata={PREFETCHED: "stored_shelf_counts"})
     def shelf_counts(self) -> ShelfCounts:
         if self.computed_figures is not None:  # awaited by graphql-core
             return self._computed(ShelfCounts.of, "shelf_counts")  # type: ignore[return-value]
