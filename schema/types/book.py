@@ -3,7 +3,7 @@ mutation payloads), reviews by keyset pages."""
 
 from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import TYPE_CHECKING, Annotated, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import strawberry
 from bson import ObjectId
@@ -35,11 +35,27 @@ if TYPE_CHECKING:
     from schema.types.review import Review
 
 
+# Field nodes (by identity: the parse cache hands out one document per text) -> whether they
+# select the reviewers; the nodes are kept, so their ids are not reused while cached.
+_SELECTS_USER: dict[tuple[int, ...], tuple[list[Any], bool]] = {}
+_SELECTS_USER_SIZE = 1024
+
+
 def selects_review_user(info: Info) -> bool:
-    """Does this `reviews` field select `edges { node { user } }`?"""
+    """Does this `reviews` field select `edges { node { user } }`? Worked out once per
+    document's field (a page asks on every request)."""
     raw = info._raw_info
+    nodes = raw.field_nodes
+    key = tuple(map(id, nodes))
+    known = _SELECTS_USER.get(key)
+    if known is not None and all(a is b for a, b in zip(known[0], nodes, strict=True)):
+        return known[1]
     path = ("edges", "node", "user")
-    return any(selects(node.selection_set, path, raw.fragments) for node in raw.field_nodes)
+    found = any(selects(node.selection_set, path, raw.fragments) for node in nodes)
+    if len(_SELECTS_USER) >= _SELECTS_USER_SIZE:
+        _SELECTS_USER.clear()
+    _SELECTS_USER[key] = (list(nodes), found)
+    return found
 
 
 def _date(value: str | None) -> date | None:
