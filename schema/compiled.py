@@ -31,12 +31,12 @@ What a compilation covers and what it leaves to graphql-core:
   `execute_field` as soon as its value is not the plain case (null in a non-null field, a value the
   scalar would coerce or refuse, a missing attribute, an object of the wrong type, an awaitable such
   as a mutation payload's computed figure). An attribute listing non-null strings or booleans
-  (Book.genres) is written inline when every item is of that type. Resolvers, arguments, abstract
-  types and other lists of scalars take `execute_field` always. Errors, their paths and null propagation therefore stay
-  graphql-core's: a compiled object field handles what its sub-selection raises with graphql-core's
-  `handle_field_error`, as `execute_field` does, and awaitables are gathered as graphql-core gathers
-  them. tests/test_execution_equivalence.py runs every query through both and through graphql-core's
-  stock execution.
+  (Book.genres) is written inline when every item is of that type. Resolvers, arguments,
+  abstract types and other lists of scalars take `execute_field` always. Errors, their paths
+  and null propagation therefore stay graphql-core's: a compiled object field handles what its
+  sub-selection raises with graphql-core's `handle_field_error`, as `execute_field` does, and
+  awaitables are gathered as graphql-core gathers them. tests/test_execution_equivalence.py runs
+  every query through both and through graphql-core's stock execution.
 - A selection whose code cannot be generated (a bug here) runs planned, with an error in the
   log (`bookservice.compiled`), rather than failing the request.
 """
