@@ -30,12 +30,13 @@ What a compilation covers and what it leaves to graphql-core:
   read inline) are written inline, and so is `__typename`; each of them takes graphql-core's
   `execute_field` as soon as its value is not the plain case (null in a non-null field, a value the
   scalar would coerce or refuse, a missing attribute, an object of the wrong type, an awaitable such
-  as a mutation payload's computed figure). Resolvers, arguments, abstract types and lists of
-  scalars take `execute_field` always. Errors, their paths and null propagation therefore stay
-  graphql-core's: a compiled object field handles what its sub-selection raises with graphql-core's
-  `handle_field_error`, as `execute_field` does, and awaitables are gathered as graphql-core gathers
-  them. tests/test_execution_equivalence.py runs every query through both and through graphql-core's
-  stock execution.
+  as a mutation payload's computed figure). An attribute listing non-null strings or booleans
+  (Book.genres) is written inline when every item is of that type. Resolvers, arguments,
+  abstract types and other lists of scalars take `execute_field` always. Errors, their paths
+  and null propagation therefore stay graphql-core's: a compiled object field handles what its
+  sub-selection raises with graphql-core's `handle_field_error`, as `execute_field` does, and
+  awaitables are gathered as graphql-core gathers them. tests/test_execution_equivalence.py runs
+  every query through both and through graphql-core's stock execution.
 - A selection whose code cannot be generated (a bug here) runs planned, with an error in the
   log (`bookservice.compiled`), rather than failing the request.
 """
@@ -71,6 +72,7 @@ from schema.execution import (
     _leaf_value,
     _read,
     plan_of,
+    verbatim_list_of,
 )
 
 log = logging.getLogger("bookservice.compiled")
@@ -337,7 +339,11 @@ class _Writer:
         field = self.parent_type.fields.get(first.name.value)
         plan = plan_of(field) if field is not None else None
         if plan is None or field is None:
-            self.slow(8, name, details)
+            listed = verbatim_list_of(field) if field is not None else None
+            if listed is not None:
+                self.verbatim_list(name, details, *listed)
+            else:
+                self.slow(8, name, details)
             return
         value = f"getattr(source, {plan.attribute!r}, MISSING)"
         if plan.read is not None:  # a document field (schema.document_fields)
@@ -372,6 +378,21 @@ class _Writer:
             "    if is_awaitable(r):",
             f"        pending.append({name})",
         )
+
+    def verbatim_list(
+        self, name: str, details: str, attribute: str, item: type, non_null: bool
+    ) -> None:
+        """A list of non-null strings or booleans: completed, it is a list of the same items."""
+        self.emit(
+            8,
+            f"v = getattr(source, {attribute!r}, MISSING)",
+            f"if type(v) is list and all(type(x) is {item.__name__} for x in v):",
+            f"    results[{name}] = list(v)",
+        )
+        if not non_null:
+            self.emit(8, "elif v is None:", f"    results[{name}] = None")
+        self.emit(8, "else:")
+        self.slow(12, name, details)
 
     def leaf(self, plan: Plan, name: str, details: str, value: str) -> None:
         if value != "v":  # else read into v already

@@ -117,7 +117,9 @@ def _generated_is_type_of(object_type: GraphQLObjectType) -> tuple[bool, Any]:
     return predicate.__qualname__.endswith("_get_is_type_of.<locals>.is_type_of"), predicate
 
 
-def make_plan(field: GraphQLField) -> Plan | None:
+def _plain_definition(field: GraphQLField) -> Any:
+    """The field's Strawberry definition when nothing wraps its resolution (no arguments,
+    field extensions or permissions), else None."""
     definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
     if (
         definition is None
@@ -125,6 +127,43 @@ def make_plan(field: GraphQLField) -> Plan | None:
         or getattr(definition, "extensions", None)
         or getattr(definition, "permission_classes", None)
     ):
+        return None
+    return definition
+
+
+def _default_resolved(field: GraphQLField, definition: Any) -> bool:
+    """Whether the field's value is its attribute, read by Strawberry's default resolver."""
+    return (
+        getattr(field.resolve, "_is_default", False)
+        and getattr(definition, "base_resolver", None) is None
+        and getattr(definition, "default_resolver", getattr) is getattr
+    )
+
+
+def verbatim_list_of(field: GraphQLField) -> tuple[str, type, bool] | None:
+    """(attribute, item type, non-null) for an attribute field listing non-null strings or
+    booleans (such as Book.genres), whose completed value is a list of the same items; None
+    for any other field."""
+    definition = _plain_definition(field)
+    if definition is None or not _default_resolved(field, definition):
+        return None
+    metadata = getattr(definition, "metadata", None) or {}
+    if metadata.get(DOCUMENT) is not None or metadata.get(PREFETCHED) is not None:
+        return None
+    kind: Any = field.type
+    non_null = isinstance(kind, GraphQLNonNull)
+    inner = kind.of_type if non_null else kind
+    if not isinstance(inner, GraphQLList) or not isinstance(inner.of_type, GraphQLNonNull):
+        return None
+    item = _IDENTITY_TYPES.get(inner.of_type.of_type)
+    if item not in (str, bool):
+        return None
+    return definition.python_name, item, non_null
+
+
+def make_plan(field: GraphQLField) -> Plan | None:
+    definition = _plain_definition(field)
+    if definition is None:
         return None
     metadata = getattr(definition, "metadata", None) or {}
     read = metadata.get(DOCUMENT)
@@ -138,11 +177,7 @@ def make_plan(field: GraphQLField) -> Plan | None:
         plan.read = read
         return plan
     prefetched = metadata.get(PREFETCHED)
-    if prefetched is None and (
-        not getattr(field.resolve, "_is_default", False)
-        or getattr(definition, "base_resolver", None) is not None
-        or getattr(definition, "default_resolver", getattr) is not getattr
-    ):
+    if prefetched is None and not _default_resolved(field, definition):
         return None
     attribute = prefetched or definition.python_name
     kind: Any = field.type

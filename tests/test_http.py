@@ -367,6 +367,42 @@ async def test_a_book_missing_its_title_is_a_masked_internal_error(app: AppUnder
     assert_masked(listing)
 
 
+async def test_a_query_sent_again_answers_the_same_once_compiled_and_run_directly(
+    app: AppUnderTest,
+) -> None:
+    """The first execution of a document is planned, the second compiled, the later ones skip
+    Strawberry's extension runner (schema.direct): data, errors, masking and status alike."""
+    good, broken = ObjectId(), ObjectId()
+    store = app.services.store
+    await store.books.insert_one({"_id": good, "title": "Twice", "genres": ["x"], "author_ids": []})
+    await store.books.insert_one({"_id": broken, "genres": [], "author_ids": []})
+    query = "query Page($id: ID!) { book(id: $id) { title genres } }"
+
+    async def answers(variables: dict[str, Any]) -> list[tuple[int, Any]]:
+        seen = []
+        for _ in range(4):
+            response = await post(app, query, variables, accept=GRAPHQL_RESPONSE)
+            body = response.json()
+            for error in body.get("errors", []):
+                request_id = error["extensions"].pop("requestId", None)
+                error["message"] = error["message"].replace(str(request_id), "ID")
+            body.get("extensions", {}).pop("requestId", None)
+            seen.append((response.status_code, body))
+        return seen
+
+    ok = await answers({"id": to_global_id("Book", good)})
+    assert ok == [(200, {"data": {"book": {"title": "Twice", "genres": ["x"]}}})] * 4
+    masked = await answers({"id": to_global_id("Book", broken)})
+    assert masked[0][1]["data"] == {"book": None}
+    assert masked[0][1]["errors"][0]["extensions"] == {"code": "INTERNAL_SERVER_ERROR"}
+    assert masked == [masked[0]] * 4
+    refused = await answers({"id": [7]})  # a variable of the wrong type: a request error
+    assert refused[0][0] == 400 and "data" not in refused[0][1]
+    assert refused == [refused[0]] * 4
+    not_found = await answers({"id": to_global_id("Book", ObjectId())})
+    assert not_found == [not_found[0]] * 4
+
+
 async def test_each_request_gets_its_own_request_id(app: AppUnderTest) -> None:
     book_id = ObjectId()
     await app.services.store.books.insert_one({"_id": book_id, "genres": [], "author_ids": []})

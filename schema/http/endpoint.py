@@ -31,6 +31,7 @@ from strawberry.types.graphql import OperationType as StrawberryOperation
 from schema.cache_scope import BookScopes
 from schema.context import Context, Viewer
 from schema.definition import BookSchema
+from schema.direct import DirectExecution
 from schema.documents import selected_operation
 from schema.errors import classify
 from schema.guard import client_key
@@ -131,6 +132,7 @@ class GraphQLEndpoint:
         self.schema = schema
         self.graphiql = graphiql
         self.scopes = BookScopes(schema._schema)
+        self.direct = DirectExecution.of(schema)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -275,15 +277,24 @@ class GraphQLEndpoint:
                     return Outcome({}, cached=cached)
                 cache_slot = (key, epoch)
 
-        context.parsed[text] = document
-        result = await self.schema.execute(
-            text,
-            variable_values=op.variables,
-            context_value=context,
-            operation_name=op.operation_name,
-            allowed_operation_types=GET_OPERATIONS if request.method == "GET" else POST_OPERATIONS,
-            operation_extensions=op.extensions,
-        )
+        direct = self.direct
+        if direct is not None and direct.covers(operation):
+            # A compiled query: the extension runner would decide nothing (schema.direct).
+            result = await direct.execute(
+                document, operation, context, op.variables, op.operation_name, op.extensions
+            )
+        else:
+            context.parsed[text] = document
+            result = await self.schema.execute(
+                text,
+                variable_values=op.variables,
+                context_value=context,
+                operation_name=op.operation_name,
+                allowed_operation_types=(
+                    GET_OPERATIONS if request.method == "GET" else POST_OPERATIONS
+                ),
+                operation_extensions=op.extensions,
+            )
         outcome = _outcome(result, context)
         if resolved.register_as is not None and not outcome.request_error:
             await services.persisted.remember(resolved.register_as, text)

@@ -3,13 +3,14 @@ mutation payloads), reviews by keyset pages."""
 
 from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import TYPE_CHECKING, Annotated, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import strawberry
 from bson import ObjectId
 
 from schema.context import Info
 from schema.document_fields import AttributeFigures
+from schema.execution import PREFETCHED
 from schema.payload_figures import (
     ComputedFields,
     computed,
@@ -34,11 +35,27 @@ if TYPE_CHECKING:
     from schema.types.review import Review
 
 
+# Field nodes (by identity: the parse cache hands out one document per text) -> whether they
+# select the reviewers; the nodes are kept, so their ids are not reused while cached.
+_SELECTS_USER: dict[tuple[int, ...], tuple[list[Any], bool]] = {}
+_SELECTS_USER_SIZE = 1024
+
+
 def selects_review_user(info: Info) -> bool:
-    """Does this `reviews` field select `edges { node { user } }`?"""
+    """Does this `reviews` field select `edges { node { user } }`? Worked out once per
+    document's field (a page asks on every request)."""
     raw = info._raw_info
+    nodes = raw.field_nodes
+    key = tuple(map(id, nodes))
+    known = _SELECTS_USER.get(key)
+    if known is not None and all(a is b for a, b in zip(known[0], nodes, strict=True)):
+        return known[1]
     path = ("edges", "node", "user")
-    return any(selects(node.selection_set, path, raw.fragments) for node in raw.field_nodes)
+    found = any(selects(node.selection_set, path, raw.fragments) for node in nodes)
+    if len(_SELECTS_USER) >= _SELECTS_USER_SIZE:
+        _SELECTS_USER.clear()
+    _SELECTS_USER[key] = (list(nodes), found)
+    return found
 
 
 def _date(value: str | None) -> date | None:
@@ -96,13 +113,35 @@ class Book(AttributeFigures, Node):
         docs = await info.context.loaders.author.load_many(self.doc.get("author_ids") or [])
         return computed_all(info, [Author.of(d) for d in docs if d is not None])
 
-    @strawberry.field
+    # The stored figures as attributes, which the planned and compiled executions read
+    # without calling the resolvers (schema.execution, PREFETCHED). None sends them to the
+    # resolver: in a mutation's payload (computed figures), and when building them fails
+    # (the resolver fails the same way, and graphql-core reports it at the field's path).
+    @property
+    def stored_rating_stats(self) -> RatingStats | None:
+        if self.computed_figures is not None:
+            return None
+        try:
+            return RatingStats.of(self.doc.get("rating_stats"))
+        except Exception:
+            return None
+
+    @property
+    def stored_shelf_counts(self) -> ShelfCounts | None:
+        if self.computed_figures is not None:
+            return None
+        try:
+            return ShelfCounts.of(self.doc.get("shelf_counts"))
+        except Exception:
+            return None
+
+    @strawberry.field(metadata={PREFETCHED: "stored_rating_stats"})
     def rating_stats(self) -> RatingStats:
         if self.computed_figures is not None:  # awaited by graphql-core
             return self._computed(RatingStats.of, "rating_stats")  # type: ignore[return-value]
         return RatingStats.of(self.doc.get("rating_stats"))
 
-    @strawberry.field
+    @strawberry.field(metadata={PREFETCHED: "stored_shelf_counts"})
     def shelf_counts(self) -> ShelfCounts:
         if self.computed_figures is not None:  # awaited by graphql-core
             return self._computed(ShelfCounts.of, "shelf_counts")  # type: ignore[return-value]
