@@ -83,7 +83,7 @@ lint: venv
 	$(VENV)/bin/mypy
 
 # The benchmark (bench/RESULTS.md): starts its own servers; needs wrk (`apt-get install wrk`).
-# BENCH_ARGS=--quick for a smoke run, BENCH_ARGS=--profile for py-spy profiles (pip install py-spy).
+# BENCH_ARGS=--quick for a smoke run, BENCH_ARGS=--profile for py-spy profiles (the `bench` extra: uv sync --extra bench).
 # With node on PATH it also installs bench/node-peer from its lockfile (the Node peer's rows).
 .PHONY: bench
 bench: venv
