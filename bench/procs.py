@@ -42,14 +42,14 @@ class Started:
 
 
 def _spawn(
-    module_args: list[str], env: dict[str, str], log: Path, cores: set[int] | None
+    argv: list[str], env: dict[str, str], log: Path, cores: set[int] | None, cwd: Path = ROOT
 ) -> subprocess.Popen[bytes]:
-    """`python -m <module_args>` in its own session, pinned to `cores`, logging to `log`."""
+    """`argv` in its own session, pinned to `cores`, logging to `log`."""
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", *module_args],
+            argv,
             env=env,
-            cwd=ROOT,
+            cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -68,7 +68,12 @@ def start_api(spec: ApiSpec, cores: set[int] | None, logs: Path) -> Started:
         **spec.env,
     )
     log = logs / f"api-{spec.name}.log"
-    process = _spawn(["bench.serve", "--loop", spec.loop, "--http", spec.http], env, log, cores)
+    process = _spawn(
+        [sys.executable, "-m", "bench.serve", "--loop", spec.loop, "--http", spec.http],
+        env,
+        log,
+        cores,
+    )
     return Started(spec, process, Api(spec.name, f"http://127.0.0.1:{port}", process.pid), log)
 
 
@@ -90,7 +95,7 @@ def wait_healthy(started: Iterable[Started], timeout: float = 180) -> None:
 
 
 def start_worker(settings: Settings, cores: set[int] | None, logs: Path) -> subprocess.Popen[bytes]:
-    args = ["app.cli", "worker", "run", "--name", "bench"]
+    args = [sys.executable, "-m", "app.cli", "worker", "run", "--name", "bench"]
     return _spawn(args, settings_env(settings), logs / "worker.log", cores)
 
 
@@ -112,16 +117,6 @@ def start_node_peer(settings: Settings, cores: set[int] | None, logs: Path) -> S
     port = free_port()
     env = settings_env(settings, HOST="127.0.0.1", PORT=str(port), NODE_ENV="production")
     log = logs / "api-node.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            ["node", "server.js"],
-            env=env,
-            cwd=NODE_PEER,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_pinned(cores),
-        )
+    process = _spawn(["node", "server.js"], env, log, cores, cwd=NODE_PEER)
     spec = ApiSpec("node", settings, variant="node")
     return Started(spec, process, Api("node", f"http://127.0.0.1:{port}", process.pid), log)

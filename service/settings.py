@@ -197,23 +197,21 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="INFO", description="Logging level.")
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "cors_origins", mode="before")
     @classmethod
-    def _split_proxies(cls, value: object) -> object:
-        """A comma-separated environment value."""
+    def _split_comma_separated(cls, value: object) -> object:
+        """A comma-separated environment value, blanks dropped."""
         if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
+            value = value.split(",")
+        if isinstance(value, list):
+            return [str(part).strip() for part in value if str(part).strip()]
         return value
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
-        """A comma-separated environment value; origins compare without a trailing slash."""
-        if isinstance(value, str):
-            value = [part.strip() for part in value.split(",")]
-        if isinstance(value, list):
-            return [str(o).strip().rstrip("/") for o in value if str(o).strip()]
-        return value
+    def _origins_without_trailing_slash(cls, value: list[str]) -> list[str]:
+        """Origins compare without a trailing slash."""
+        return [origin.rstrip("/") for origin in value]
 
 
 @lru_cache(maxsize=1)

@@ -4,18 +4,17 @@ registered as the app starts (so they run by hash with PERSISTED_QUERIES_ONLY=tr
 
 import json
 import re
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from devtools.embedded import Servers, settings_env
+from devtools.embedded import Servers
 from service.persisted_queries import sha256_of
 from service.settings import Settings
 from tests.support.app import AppUnderTest, app_settings, running_app
+from tests.support.processes import run_books
 
 WEB_BUILD = Path(__file__).resolve().parent.parent / "app" / "static" / "web"
 SPA_MANIFEST: dict[str, str] = json.loads((WEB_BUILD / "persisted-documents.json").read_text())
@@ -78,16 +77,6 @@ async def test_persisted_only_runs_the_spas_hashes_and_refuses_other_documents(
     assert error["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
     unknown = await http.post("/graphql", json=by_hash("0" * 64))
     assert unknown.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
-
-
-def run_books(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        env=settings_env(settings),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 COUNT_BOOKS = "query CountBooks { books(first: 1) { totalCount } }"
