@@ -36,7 +36,7 @@ from strawberry.utils.await_maybe import await_maybe
 from schema.compiled import compilations_of
 from schema.definition import BookSchema
 from schema.documents import ParsedDocument
-from schema.guard import OperationGuard
+from schema.guard import OperationGuard, observe_operation
 from schema.validation_cache import DocumentValidationCache
 
 # The extensions whose hooks decide nothing more for a compiled query (see above).
@@ -116,10 +116,7 @@ class DirectExecution:
             data, errors = None, [error]
         if errors:
             schema._process_errors(errors, _Execution(context))  # type: ignore[arg-type]
-        metrics = getattr(getattr(context, "services", None), "metrics", None)
-        if metrics is not None:
-            codes = [
-                str((e.extensions or {}).get("code", "INTERNAL_SERVER_ERROR")) for e in errors or ()
-            ]
-            metrics.observe(operation.name.value if operation.name else None, started, codes)
+        observe_operation(
+            context, operation.name.value if operation.name else None, started, errors or ()
+        )
         return ExecutionResult(data=data, errors=errors)

@@ -2,7 +2,8 @@
 operation's metrics. Refusals happen before execution."""
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import Any
 
 from graphql import DocumentNode, GraphQLError, OperationType
 from graphql import ExecutionResult as GraphQLExecutionResult
@@ -33,21 +34,29 @@ def mutation_root_fields(document: DocumentNode, operation_name: str | None) -> 
     return [field.name.value for field, _, _ in selected]
 
 
+def observe_operation(
+    context: Any, operation_name: str | None, started: float, errors: Iterable[GraphQLError]
+) -> None:
+    """The operation's metrics (its time and its errors' codes), when the context has them;
+    shared by the guard and schema.direct, which runs a compiled query without it."""
+    metrics = getattr(getattr(context, "services", None), "metrics", None)
+    if metrics is None:
+        return
+    codes = [str((e.extensions or {}).get("code", "INTERNAL_SERVER_ERROR")) for e in errors]
+    metrics.observe(operation_name, started, codes)
+
+
 class OperationGuard(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
         yield
-        context = self.execution_context.context
-        services = getattr(context, "services", None)
-        metrics = getattr(services, "metrics", None)
-        if metrics is None:
-            return
         result = self.execution_context.result
         errors = (
             getattr(result, "errors", None) or self.execution_context.pre_execution_errors or []
         )
-        codes = [str((e.extensions or {}).get("code", "INTERNAL_SERVER_ERROR")) for e in errors]
-        metrics.observe(self.execution_context.operation_name, started, codes)
+        observe_operation(
+            self.execution_context.context, self.execution_context.operation_name, started, errors
+        )
 
     def _refuse(self, error: Exception) -> None:
         """Answer with `error` instead of executing the operation."""
