@@ -5,8 +5,9 @@ standard clients (graphql-ws, and through it Apollo Client, urql and Relay) expe
   Origin, i.e. not a browser, always may);
 - every message is a text frame (graphql-ws and browsers' WebSocket read binary frames as
   Blobs and fail with "Message is missing the 'type' property");
-- the viewer comes from `connection_init`'s `payload.authorization` ("Bearer <token>"), the
-  only place a browser can put it, else from the upgrade request's Authorization header; an
+- the viewer comes from `connection_init`'s `payload.authorization` ("Bearer <token>"; the key
+  in any case, as clients copy the HTTP header's name `Authorization`), the only place a
+  browser can put it, else from the upgrade request's Authorization header; an
   invalid or expired token in the payload closes the socket with 4403 Forbidden;
 - with PERSISTED_QUERIES_ONLY, an operation whose text is not a registered document's exact
   text is answered with an `error` message and never runs (over HTTP the transport checks
@@ -96,8 +97,7 @@ class GraphQLWebSocket(GraphQL[Context, None]):
         return context
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
-        params = context.connection_params
-        authorization = params.get("authorization") if isinstance(params, dict) else None
+        authorization = _authorization_of(context.connection_params)
         if authorization is None or authorization == "":  # anonymous (clients send "" too)
             return UNSET
         if not isinstance(authorization, str):
@@ -110,3 +110,14 @@ class GraphQLWebSocket(GraphQL[Context, None]):
 
     def encode_json(self, data: object) -> str:
         return orjson.dumps(data).decode()
+
+
+def _authorization_of(params: object) -> object:
+    """The `authorization` entry of a connection_init payload, its key compared without case
+    (HTTP header names have none, and clients often send `Authorization`); None when absent."""
+    if not isinstance(params, dict):
+        return None
+    for key, value in params.items():
+        if isinstance(key, str) and key.lower() == "authorization":
+            return value
+    return None

@@ -129,6 +129,12 @@ async def test_the_viewer_comes_from_the_connection_init_payload(api: Api) -> No
     async with connection(api) as anonymous:
         await text_message(anonymous)
         assert await run(anonymous, "1", VIEWER, {}) == {"data": {"viewer": None}}
+    # The key in any case, as clients copy the HTTP header's name.
+    async with connection(api, {"Authorization": f"Bearer {token}"}) as capitalised:
+        assert (await text_message(capitalised))["type"] == "connection_ack"
+        assert await run(capitalised, "1", VIEWER, {}) == {
+            "data": {"viewer": {"username": "ws_payload"}}
+        }
     # An empty value, as clients send when logged out, is anonymous too.
     async with connection(api, {"authorization": ""}) as logged_out:
         assert (await text_message(logged_out))["type"] == "connection_ack"
@@ -157,11 +163,12 @@ async def test_a_bad_token_in_the_payload_closes_with_4403(api: Api, kind: str) 
         "not-bearer": f"Basic {auth.issue_token(user, api.settings.jwt_secret or '', 3600)}",
         "number": 42,
     }[kind]
-    async with connection(api, {"authorization": authorization}) as ws:
-        with pytest.raises(ConnectionClosed) as closed:
-            await text_message(ws)
-    assert closed.value.rcvd is not None
-    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4403, "Forbidden")
+    for key in ("authorization", "Authorization"):
+        async with connection(api, {key: authorization}) as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                await text_message(ws)
+        assert closed.value.rcvd is not None
+        assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4403, "Forbidden"), key
 
 
 async def test_only_listed_origins_and_non_browsers_may_connect(api: Api) -> None:
