@@ -35,16 +35,20 @@ What a compilation covers and what it leaves to graphql-core:
   abstract types and other lists of scalars take `execute_field` always. Errors, their paths
   and null propagation therefore stay graphql-core's: a compiled object field handles what its
   sub-selection raises with graphql-core's `handle_field_error`, as `execute_field` does, and
-  awaitables are gathered as graphql-core gathers them. tests/test_execution_equivalence.py runs
+  awaitables are gathered as graphql-core gathers them. An object whose class is the type's
+  own Strawberry class (not cast) needs no `is_type_of` or awaitable check; the items of a list
+  of objects are completed in the generated loop itself. tests/test_execution_equivalence.py runs
   every query through both and through graphql-core's stock execution.
 - A selection whose code cannot be generated (a bug here) runs planned, with an error in the
   log (`bookservice.compiled`), rather than failing the request.
 """
 
+import datetime
 import logging
 import math
 from collections import OrderedDict
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -61,6 +65,9 @@ from graphql import (
 )
 from graphql.language import Visitor
 from graphql.pyutils import Path, Undefined
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.schema.types.base_scalars import isoformat
+from strawberry.types.cast import TYPE_CAST_ATTRIBUTE
 
 from schema.execution import (
     _MISSING,
@@ -84,6 +91,27 @@ CACHE_SIZE = 1024
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
 Run = Callable[[Any, Any, Path, Any], Any]
+
+# A Path without the Python frame of its NamedTuple constructor: new_path((prev, key, type)).
+new_path = partial(tuple.__new__, Path)
+
+# Scalars whose output coercion is Strawberry's isoformat, by the Python type it takes as is.
+ISOFORMAT_SCALARS = {"DateTime": datetime.datetime, "Date": datetime.date}
+
+
+def exact_classes(object_type: GraphQLObjectType) -> tuple[type, ...]:
+    """The Python classes whose instances are, by their type alone, plain objects of this
+    GraphQL type (not awaitable; Strawberry's `is_type_of` true unless cast to another type):
+    the Strawberry definition's class and, for a specialized generic, the generic's."""
+    definition = (object_type.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    origin = getattr(definition, "origin", None)
+    if origin is None:
+        return ()
+    classes = [origin]
+    concrete_of = getattr(definition, "concrete_of", None)
+    if concrete_of is not None and getattr(concrete_of, "origin", None) is not None:
+        classes.append(concrete_of.origin)
+    return tuple(c for c in classes if isinstance(c, type) and not hasattr(c, "__await__"))
 
 
 class _UsesVariableDirective(Visitor):
@@ -219,12 +247,6 @@ class CompiledExecutionContext(PlannedExecutionContext):
 
     # --- helpers the generated code calls ------------------------------------------------
 
-    def compiled_plain_items(self, plan: Plan, value: Any) -> bool:
-        if not isinstance(value, list):
-            return False
-        plain = self._plain_object
-        return all(plain(plan, item) for item in value)
-
     def compiled_failed(self, pending: list[str], results: dict[str, Any]) -> None:
         """A field raised: what other fields started must still settle (as graphql-core)."""
         if pending:
@@ -278,8 +300,11 @@ class _Writer:
         self.parent_type = parent_type
         self.grouped = grouped
         self.names: dict[str, Any] = {
-            "Path": Path,
+            "new_path": new_path,
             "Undefined": Undefined,
+            "CAST": TYPE_CAST_ATTRIBUTE,
+            "dict": dict,
+            "list": list,
             "MISSING": _MISSING,
             "isfinite": math.isfinite,
             "leaf_value": _leaf_value,
@@ -371,8 +396,8 @@ class _Writer:
         """graphql-core's execute_field for this field."""
         self.emit(
             indent,
-            f"r = ex.execute_field(PARENT, source, {details}, Path(path, {name},"
-            f" {self.parent_type.name!r}), pc)",
+            f"r = ex.execute_field(PARENT, source, {details}, new_path((path, {name},"
+            f" {self.parent_type.name!r})), pc)",
             "if r is not Undefined:",
             f"    results[{name}] = r",
             "    if is_awaitable(r):",
@@ -410,9 +435,13 @@ class _Writer:
             self.emit(8, "if type(v) is float and isfinite(v):", f"    results[{name}] = v")
         else:  # enums and custom scalars: their own output coercion
             plan_name = self.constant(plan)
+            coerce = f"Undefined if v is None or v is MISSING else leaf_value({plan_name}, v)"
+            iso_type = ISOFORMAT_SCALARS.get(plan.of_type.name)
+            if iso_type is not None and plan.of_type.coerce_output_value is isoformat:
+                coerce = f"v.isoformat() if type(v) is {self.constant(iso_type)} else {coerce}"
             self.emit(
                 8,
-                f"c = Undefined if v is None or v is MISSING else leaf_value({plan_name}, v)",
+                f"c = {coerce}",
                 "if c is not Undefined:",
                 f"    results[{name}] = c",
             )
@@ -437,39 +466,76 @@ class _Writer:
         run_name = self.constant(run)
         field_name, type_name = self.constant(field), self.constant(field.type)
         self.emit(8, f"v = {value}")
-        if not plan.non_null and not plan.resolver_fallback:
-            self.emit(8, "if v is None:", f"    results[{name}] = None", "el")
-            self.lines[-1] += "if "
-        else:
-            self.emit(8, "if ")
+        # As _plain_object: an object of the field's type, ready now. Its class alone says
+        # so for the Strawberry classes of the type (unless cast); other values take the
+        # general check.
+        general = "x is not None and x is not MISSING and x is not Undefined"
+        general += " and not is_awaitable(x)"
+        if plan.is_type_of is not None:
+            general += f" and {self.constant(plan.is_type_of)}(x, None)"
+        classes = exact_classes(plan.of_type)
+        fast = f"type(x) in {self.constant(frozenset(classes))}" if classes else "False"
+        if plan.is_type_of is not None:
+            fast += " and getattr(x, CAST, None) is None"
+        check = f"({fast}) or ({general})"
         if plan.kind == OBJECT:
-            # As _plain_object: an object of the field's type, ready now.
-            check = "v is not None and v is not MISSING and v is not Undefined"
-            check += " and not is_awaitable(v)"
-            if plan.is_type_of is not None:
-                check += f" and {self.constant(plan.is_type_of)}(v, None)"
-            self.lines[-1] += f"{check}:"
-            call = f"r = {run_name}(ex, v, p, pc)"
-            done = "dict"
+            self.emit(8, "x = v", f"ok = {check}")
         else:
-            self.lines[-1] += f"ex.compiled_plain_items({self.constant(plan)}, v):"
-            item = f"lambda item, item_path: {run_name}(ex, item, item_path, pc)"
-            call = f"r = ex._planned_items(v, p, {item})"
-            done = "list"
+            self.emit(
+                8,
+                "ok = type(v) is list",
+                "if ok:",
+                "    for x in v:",
+                f"        if not ({check}):",
+                "            ok = False",
+                "            break",
+            )
+        if not plan.non_null and not plan.resolver_fallback:
+            self.emit(8, "if v is None:", f"    results[{name}] = None", "elif ok:")
+        else:
+            self.emit(8, "if ok:")
+        self.emit(12, f"p = new_path((path, {name}, {self.parent_type.name!r}))")
+        if plan.kind == OBJECT:
+            self.emit(
+                12,
+                "try:",
+                f"    r = {run_name}(ex, v, p, pc)",
+                "except Exception as error:  # as graphql-core's execute_field",
+                f"    ex.handle_field_error(error, {type_name}, {details}, p)",
+                "    r = None",
+                "if r is not None and type(r) is not dict:",
+            )
+        else:
+            # As _planned_items: each item completed at its index path, awaited together.
+            self.emit(
+                12,
+                "r = []",
+                "waiting = None",
+                "try:",
+                "    for i, x in enumerate(v):",
+                f"        y = {run_name}(ex, x, new_path((p, i, None)), pc)",
+                "        if type(y) is not dict and is_awaitable(y):",
+                "            if waiting is None:",
+                "                waiting = []",
+                "            waiting.append(i)",
+                "        r.append(y)",
+                "except Exception as error:  # as graphql-core's execute_field",
+                "    if waiting is not None:",
+                "        ex.settle_in_background([r[i] for i in waiting])",
+                f"    ex.handle_field_error(error, {type_name}, {details}, p)",
+                "    r = None",
+                "else:",
+                "    if waiting is not None:",
+                "        r = ex._awaited_items(r, waiting)",
+                "if r is not None and type(r) is not list:",
+            )
         self.emit(
-            8,
-            f"    p = Path(path, {name}, {self.parent_type.name!r})",
-            "    try:",
-            f"        {call}",
-            "    except Exception as error:  # as graphql-core's execute_field",
-            f"        ex.handle_field_error(error, {type_name}, {details}, p)",
-            "        r = None",
-            f"    if r is not None and type(r) is not {done}:",
-            f"        r = ex._awaited_field(r, {field_name}, {details}, p)",
-            f"        pending.append({name})",
-            f"    results[{name}] = r",
-            "else:",
+            12,
+            f"    r = ex._awaited_field(r, {field_name}, {details}, p)",
+            f"    pending.append({name})",
+            f"results[{name}] = r",
         )
+        self.emit(8, "else:")
         self.slow(12, name, details)
 
 
