@@ -15,6 +15,9 @@ that the hooks decide is known already:
   and its metrics are observed here the same way (operation name, error codes);
 - no extension resolves fields (no middleware), and a query is allowed over GET and POST.
 
+Its resolvers are called without Strawberry's per-call wrapper (schema.direct_resolvers,
+through graphql-core's middleware hook), for the fields whose wrapper decides nothing more.
+
 The result is what `Schema.execute` returns for it: the same executor class and arguments,
 errors processed by the schema (classification, field suggestions removed in production)
 once, and an unexpected exception answered as a pre-execution error. The endpoint uses it only
@@ -26,7 +29,6 @@ import time
 from typing import Any
 
 from graphql import DocumentNode, GraphQLError, OperationDefinitionNode, OperationType
-from graphql.execution import MiddlewareManager
 from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.extensions import AddValidationRules
 from strawberry.schema._graphql_core import execution_context_class_kwargs
@@ -35,6 +37,7 @@ from strawberry.utils.await_maybe import await_maybe
 
 from schema.compiled import compilations_of
 from schema.definition import BookSchema
+from schema.direct_resolvers import DirectResolvers
 from schema.documents import ParsedDocument
 from schema.guard import OperationGuard, observe_operation
 from schema.validation_cache import DocumentValidationCache
@@ -58,7 +61,7 @@ class DirectExecution:
         self.compilations = compilations_of(schema._schema)
         self.execute_function = schema._get_execute_function()
         self.executor_kwargs = execution_context_class_kwargs(schema.execution_context_class)
-        self.middleware = MiddlewareManager()
+        self.middleware = DirectResolvers(schema)
 
     @classmethod
     def of(cls, schema: BookSchema) -> "DirectExecution | None":

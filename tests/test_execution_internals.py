@@ -9,17 +9,21 @@ rely on (sub-selections are collected through `collect_subfields` and executed t
 """
 
 import inspect
+from enum import Enum
 from typing import Any, ClassVar
 
 import strawberry
-from graphql import GraphQLObjectType
+from graphql import GraphQLObjectType, parse
 from graphql.execution import Executor
+from graphql.execution import execute as core_execute
 from graphql.execution.collect_fields import FieldDetails
 from graphql.execution.incremental import IncrementalExecutor
 from graphql.pyutils import Path, Undefined, gather_with_cancel
+from strawberry.extensions import FieldExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
+from schema.direct_resolvers import DirectResolvers
 from schema.execution import PlannedExecutionContext
 
 EXECUTOR_METHODS = {
@@ -144,3 +148,82 @@ async def test_sub_selections_go_through_collect_subfields_and_execute_fields() 
         ("collect_subfields", "Leaf"),
         ("execute_fields", "Leaf"),
     ]
+
+
+@strawberry.enum
+class Order(Enum):
+    UP = "up"
+    DOWN = "down"
+
+
+@strawberry.input
+class Window:
+    start: int
+    size: int = 3
+
+
+class Upper(FieldExtension):
+    def resolve(self, next_: Any, source: Any, info: Any, **kwargs: Any) -> Any:
+        return str(next_(source, info, **kwargs)).upper()
+
+
+@strawberry.type
+class Shelf:
+    label: str
+
+    @strawberry.field
+    def echo(
+        self,
+        info: strawberry.Info,
+        first: int | None = 2,
+        order: Order | None = Order.UP,
+        stars: list[int] | None = None,
+        window: Window | None = None,
+        after_id: strawberry.ID | None = None,
+    ) -> str:
+        seen = (self.label, info.field_name, first, order, stars, window, after_id)
+        return repr(seen)
+
+    @strawberry.field(extensions=[Upper()])
+    def loud(self) -> str:
+        return self.label
+
+    @strawberry.field
+    async def later(self, root: "Shelf", note: str = "n") -> str:
+        return f"{root.label}:{note}"
+
+
+@strawberry.type
+class ShelfQuery:
+    @strawberry.field
+    def shelf(self) -> Shelf:
+        return Shelf(label="s")
+
+
+async def test_direct_resolvers_are_called_as_strawberry_calls_them() -> None:
+    """schema.direct_resolvers: each resolver gets the same source, Info and converted
+    arguments (enum, list, input object, renamed argument, defaults) as through Strawberry's
+    wrapper; a field with an extension keeps Strawberry's resolver."""
+    schema = strawberry.Schema(ShelfQuery)
+    direct = DirectResolvers(schema)
+    shelf_type = schema._schema.type_map["Shelf"]
+    assert isinstance(shelf_type, GraphQLObjectType)
+    fields = shelf_type.fields
+    assert fields["echo"].resolve in direct.direct and fields["later"].resolve in direct.direct
+    assert fields["loud"].resolve not in direct.direct  # its extension runs in the wrapper
+    document = parse(
+        """query ($o: Order, $w: Window) { shelf {
+          a: echo b: echo(first: 7, order: DOWN, stars: [5, 4], afterId: "x")
+          c: echo(order: $o, window: $w, first: null) loud later later2: later(note: "m") } }"""
+    )
+    variables = {"o": "DOWN", "w": {"start": 1}}
+    through_strawberry = await core_execute(schema._schema, document, variable_values=variables)
+    through_direct = await core_execute(
+        schema._schema, document, variable_values=variables, middleware=direct
+    )
+    assert through_strawberry.errors is None
+    assert through_direct == through_strawberry
+    data = through_direct.data
+    assert data is not None
+    assert "Order.DOWN" in data["shelf"]["c"] and "Window(start=1, size=3)" in data["shelf"]["c"]
+    assert data["shelf"]["loud"] == "S" and data["shelf"]["later2"] == "s:m"
