@@ -21,6 +21,45 @@ def _by_id_loader(collection: AsyncCollection) -> DataLoader[ObjectId, Document 
     return DataLoader(load)
 
 
+# The viewer's loaders are made from the store and the viewer's id, not from bound methods of
+# Loaders: a loader holding a method of the Loaders that holds it is a reference cycle, which
+# kept each request's loaders and documents until a garbage collection.
+
+
+def _viewer_entries_loader(
+    store: Store, viewer_id: ObjectId | None
+) -> DataLoader[ObjectId, Document | None]:
+    async def load(book_ids: list[ObjectId]) -> Sequence[Document | None]:
+        if viewer_id is None:
+            return [None] * len(book_ids)
+        found = await entries.entries_of_user_for_books(store, viewer_id, book_ids)
+        return [found.get(b) for b in book_ids]
+
+    return DataLoader(load)
+
+
+def _viewer_liked_loader(store: Store, viewer_id: ObjectId | None) -> DataLoader[ObjectId, bool]:
+    async def load(review_ids: list[ObjectId]) -> Sequence[bool]:
+        if viewer_id is None:
+            return [False] * len(review_ids)
+        liked = await social.liked_review_ids(store, viewer_id, review_ids)
+        return [r in liked for r in review_ids]
+
+    return DataLoader(load)
+
+
+def _viewer_follows_loader(
+    store: Store, viewer_id: ObjectId | None, kind: social.TargetKind
+) -> DataLoader[ObjectId, bool]:
+    async def load(target_ids: list[ObjectId]) -> Sequence[bool]:
+        if viewer_id is None:
+            return [False] * len(target_ids)
+        followed = await social.followed_ids(store, viewer_id, kind, target_ids)
+        return [t in followed for t in target_ids]
+
+    return DataLoader(load)
+
+
 class Loaders:
     """Made for every request, used by few: each loader is made when first asked for."""
 
@@ -51,19 +90,19 @@ class Loaders:
 
     @cached_property
     def viewer_entry(self) -> DataLoader[ObjectId, Document | None]:
-        return DataLoader(self._viewer_entries)
+        return _viewer_entries_loader(self.store, self.viewer_id)
 
     @cached_property
     def viewer_liked(self) -> DataLoader[ObjectId, bool]:
-        return DataLoader(self._viewer_liked)
+        return _viewer_liked_loader(self.store, self.viewer_id)
 
     @cached_property
     def viewer_follows_user(self) -> DataLoader[ObjectId, bool]:
-        return DataLoader(self._follows("user"))
+        return _viewer_follows_loader(self.store, self.viewer_id, "user")
 
     @cached_property
     def viewer_follows_author(self) -> DataLoader[ObjectId, bool]:
-        return DataLoader(self._follows("author"))
+        return _viewer_follows_loader(self.store, self.viewer_id, "author")
 
     async def users_by_ids(self, ids: list[ObjectId]) -> dict[ObjectId, Document]:
         """Users whose ids a page knows all at once (a page of reviews' reviewers): one find,
@@ -87,24 +126,3 @@ class Loaders:
 
             loader = self._computed[key] = DataLoader(load)
         return loader
-
-    async def _viewer_entries(self, book_ids: list[ObjectId]) -> Sequence[Document | None]:
-        if self.viewer_id is None:
-            return [None] * len(book_ids)
-        found = await entries.entries_of_user_for_books(self.store, self.viewer_id, book_ids)
-        return [found.get(b) for b in book_ids]
-
-    async def _viewer_liked(self, review_ids: list[ObjectId]) -> Sequence[bool]:
-        if self.viewer_id is None:
-            return [False] * len(review_ids)
-        liked = await social.liked_review_ids(self.store, self.viewer_id, review_ids)
-        return [r in liked for r in review_ids]
-
-    def _follows(self, kind: social.TargetKind):
-        async def load(target_ids: list[ObjectId]) -> Sequence[bool]:
-            if self.viewer_id is None:
-                return [False] * len(target_ids)
-            followed = await social.followed_ids(self.store, self.viewer_id, kind, target_ids)
-            return [t in followed for t in target_ids]
-
-        return load

@@ -8,11 +8,16 @@ rely on (sub-selections are collected through `collect_subfields` and executed t
 `execute_fields`) by a run.
 """
 
+import gc
 import inspect
+import weakref
 from enum import Enum
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
+import pytest
 import strawberry
+from bson import ObjectId
 from graphql import GraphQLObjectType, parse
 from graphql.execution import Executor
 from graphql.execution import execute as core_execute
@@ -23,8 +28,10 @@ from strawberry.extensions import FieldExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
+from schema.compiled import CompiledExecutionContext
 from schema.direct_resolvers import DirectResolvers
 from schema.execution import PlannedExecutionContext
+from schema.loaders import Loaders
 
 EXECUTOR_METHODS = {
     # overridden
@@ -227,3 +234,46 @@ async def test_direct_resolvers_are_called_as_strawberry_calls_them() -> None:
     assert data is not None
     assert "Order.DOWN" in data["shelf"]["c"] and "Window(start=1, size=3)" in data["shelf"]["c"]
     assert data["shelf"]["loud"] == "S" and data["shelf"]["later2"] == "s:m"
+
+
+@pytest.mark.parametrize("executor", [PlannedExecutionContext, CompiledExecutionContext])
+async def test_an_execution_leaves_no_reference_cycle(executor: type) -> None:
+    """graphql-core's executor holds helpers bound to itself; a cycle there kept each
+    request's context, loaders and documents until a garbage collection (schema.execution
+    _helpers_without_cycle). Refcounting alone now frees an execution."""
+    schema = strawberry.Schema(ShelfQuery)
+    document = parse("{ shelf { later echo(order: DOWN) } }")
+
+    async def run() -> None:
+        result = await core_execute(schema._schema, document, executor_class=executor)
+        assert result.errors is None and result.data is not None
+
+    await run()  # plans made and cached before counting
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(3):
+            await run()
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
+def test_a_requests_loaders_are_freed_without_the_garbage_collector() -> None:
+    """Each viewer loader holds its load function; one bound to the Loaders that holds the
+    loader was a cycle (schema.loaders)."""
+    loaders = Loaders(SimpleNamespace(), ObjectId())  # type: ignore[arg-type]
+    made = [
+        loaders.viewer_entry,
+        loaders.viewer_liked,
+        loaders.viewer_follows_user,
+        loaders.viewer_follows_author,
+    ]
+    assert all(loader is not None for loader in made)
+    freed = weakref.ref(loaders)
+    gc.disable()
+    try:
+        del loaders, made
+        assert freed() is None
+    finally:
+        gc.enable()
