@@ -162,6 +162,12 @@ class Compilations:
         # None when it is not compiled)
         self.entries: OrderedDict[int, tuple[Any, Compilation | None]] = OrderedDict()
 
+    def is_ready(self, operation: OperationDefinitionNode) -> bool:
+        """Whether this operation has been compiled (hence validated: graphql-core executes
+        only valid documents)."""
+        entry = self.entries.get(id(operation))
+        return entry is not None and entry[0] is operation and bool(entry[1] and entry[1].ready)
+
     def of(self, executor: "CompiledExecutionContext") -> Compilation | None:
         """The operation's compilation once it is due, else None (run it planned)."""
         operation = executor.operation
@@ -542,9 +548,8 @@ class _Writer:
 def is_compiled(document: DocumentNode, schema: Any) -> bool:
     """Whether an operation of `document` has been compiled for `schema` (for tests and
     benchmarks: the first execution of a document runs planned)."""
-    entries = compilations_of(schema).entries
+    compilations = compilations_of(schema)
     return any(
-        compilation is not None and compilation.ready
-        for operation, compilation in entries.values()
-        if any(definition is operation for definition in document.definitions)
+        isinstance(definition, OperationDefinitionNode) and compilations.is_ready(definition)
+        for definition in document.definitions
     )

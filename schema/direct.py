@@ -77,13 +77,7 @@ class DirectExecution:
 
     def covers(self, operation: OperationDefinitionNode) -> bool:
         """Whether this operation is a query that has been compiled (hence validated)."""
-        if operation.operation is not OperationType.QUERY:
-            return False
-        entry = self.compilations.entries.get(id(operation))
-        if entry is None or entry[0] is not operation:
-            return False
-        compilation = entry[1]
-        return compilation is not None and compilation.ready
+        return operation.operation is OperationType.QUERY and self.compilations.is_ready(operation)
 
     async def execute(
         self,

@@ -1,6 +1,6 @@
 """Per-request DataLoaders: every lookup a page makes many times is one MongoDB command."""
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import cached_property
 
 from bson import ObjectId
@@ -26,38 +26,48 @@ def _by_id_loader(collection: AsyncCollection) -> DataLoader[ObjectId, Document 
 # kept each request's loaders and documents until a garbage collection.
 
 
+def _viewer_loader[V](
+    viewer_id: ObjectId | None,
+    anonymous: V,
+    lookup: Callable[[ObjectId, list[ObjectId]], Awaitable[Callable[[ObjectId], V]]],
+) -> DataLoader[ObjectId, V]:
+    """A loader of the viewer's relation to each id: `anonymous` for every id without a viewer,
+    else what `lookup(viewer, ids)` says of each (one command per batch)."""
+
+    async def load(ids: list[ObjectId]) -> Sequence[V]:
+        if viewer_id is None:
+            return [anonymous] * len(ids)
+        value_of = await lookup(viewer_id, ids)
+        return [value_of(i) for i in ids]
+
+    return DataLoader(load)
+
+
 def _viewer_entries_loader(
     store: Store, viewer_id: ObjectId | None
 ) -> DataLoader[ObjectId, Document | None]:
-    async def load(book_ids: list[ObjectId]) -> Sequence[Document | None]:
-        if viewer_id is None:
-            return [None] * len(book_ids)
-        found = await entries.entries_of_user_for_books(store, viewer_id, book_ids)
-        return [found.get(b) for b in book_ids]
+    async def lookup(
+        viewer: ObjectId, book_ids: list[ObjectId]
+    ) -> Callable[[ObjectId], Document | None]:
+        return (await entries.entries_of_user_for_books(store, viewer, book_ids)).get
 
-    return DataLoader(load)
+    return _viewer_loader(viewer_id, None, lookup)
 
 
 def _viewer_liked_loader(store: Store, viewer_id: ObjectId | None) -> DataLoader[ObjectId, bool]:
-    async def load(review_ids: list[ObjectId]) -> Sequence[bool]:
-        if viewer_id is None:
-            return [False] * len(review_ids)
-        liked = await social.liked_review_ids(store, viewer_id, review_ids)
-        return [r in liked for r in review_ids]
+    async def lookup(viewer: ObjectId, review_ids: list[ObjectId]) -> Callable[[ObjectId], bool]:
+        return (await social.liked_review_ids(store, viewer, review_ids)).__contains__
 
-    return DataLoader(load)
+    return _viewer_loader(viewer_id, False, lookup)
 
 
 def _viewer_follows_loader(
     store: Store, viewer_id: ObjectId | None, kind: social.TargetKind
 ) -> DataLoader[ObjectId, bool]:
-    async def load(target_ids: list[ObjectId]) -> Sequence[bool]:
-        if viewer_id is None:
-            return [False] * len(target_ids)
-        followed = await social.followed_ids(store, viewer_id, kind, target_ids)
-        return [t in followed for t in target_ids]
+    async def lookup(viewer: ObjectId, target_ids: list[ObjectId]) -> Callable[[ObjectId], bool]:
+        return (await social.followed_ids(store, viewer, kind, target_ids)).__contains__
 
-    return DataLoader(load)
+    return _viewer_loader(viewer_id, False, lookup)
 
 
 class Loaders:

@@ -119,19 +119,17 @@ class Book(AttributeFigures, Node):
     # (the resolver fails the same way, and graphql-core reports it at the field's path).
     @property
     def stored_rating_stats(self) -> RatingStats | None:
-        if self.computed_figures is not None:
-            return None
-        try:
-            return RatingStats.of(self.doc.get("rating_stats"))
-        except Exception:
-            return None
+        return self._stored(RatingStats.of, "rating_stats")
 
     @property
     def stored_shelf_counts(self) -> ShelfCounts | None:
+        return self._stored(ShelfCounts.of, "shelf_counts")
+
+    def _stored[S](self, build: Callable[[Document | None], S], field: str) -> S | None:
         if self.computed_figures is not None:
             return None
         try:
-            return ShelfCounts.of(self.doc.get("shelf_counts"))
+            return build(self.doc.get(field))
         except Exception:
             return None
 
