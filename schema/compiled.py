@@ -139,7 +139,7 @@ def collection_is_static(nodes: list[Any]) -> bool:
 class Compilation:
     """One operation's collected selections and their functions, kept across requests."""
 
-    __slots__ = ("collected", "executions", "functions", "operation", "ready")
+    __slots__ = ("collected", "executions", "functions", "operation", "program", "ready")
 
     def __init__(self, operation: OperationDefinitionNode) -> None:
         self.operation = operation
@@ -151,6 +151,9 @@ class Compilation:
         self.collected: dict[tuple[Any, ...], Any] = {}
         # id(grouped field set) -> (that grouped field set, its function)
         self.functions: dict[int, tuple[Any, Run | None]] = {}
+        # The whole operation as one program (schema.compiled_operation), written at its
+        # first direct execution: None until then, False when it is not covered.
+        self.program: Any = None
 
 
 class Compilations:
@@ -162,11 +165,13 @@ class Compilations:
         # None when it is not compiled)
         self.entries: OrderedDict[int, tuple[Any, Compilation | None]] = OrderedDict()
 
-    def is_ready(self, operation: OperationDefinitionNode) -> bool:
-        """Whether this operation has been compiled (hence validated: graphql-core executes
-        only valid documents)."""
+    def ready(self, operation: OperationDefinitionNode) -> Compilation | None:
+        """This operation's compilation when it has been compiled (hence validated:
+        graphql-core executes only valid documents), else None."""
         entry = self.entries.get(id(operation))
-        return entry is not None and entry[0] is operation and bool(entry[1] and entry[1].ready)
+        if entry is None or entry[0] is not operation or entry[1] is None:
+            return None
+        return entry[1] if entry[1].ready else None
 
     def of(self, executor: "CompiledExecutionContext") -> Compilation | None:
         """The operation's compilation once it is due, else None (run it planned)."""
@@ -299,9 +304,7 @@ def _planned(parent_type: GraphQLObjectType, grouped_field_set: Any) -> Run:
 class _Writer:
     """The source of one selection's function."""
 
-    def __init__(
-        self, compiler: _SelectionCompiler, parent_type: GraphQLObjectType, grouped: Any
-    ) -> None:
+    def __init__(self, compiler: Any, parent_type: Any, grouped: Any) -> None:
         self.compiler = compiler
         self.parent_type = parent_type
         self.grouped = grouped
@@ -328,35 +331,37 @@ class _Writer:
     def emit(self, indent: int, *lines: str) -> None:
         self.lines.extend(" " * indent + line for line in lines)
 
-    def compile(self) -> Run:
-        self.emit(
-            0,
-            "def run(ex, source, path, pc):",
-            "    is_awaitable = ex.is_awaitable",
-            "    results = {}",
-            "    pending = []",
-            "    try:",
-        )
+    # The function's head and tail around its fields (which are written in a `try` block).
+    PROLOGUE: tuple[str, ...] = (
+        "def run(ex, source, path, pc):",
+        "    is_awaitable = ex.is_awaitable",
+        "    results = {}",
+        "    pending = []",
+        "    try:",
+    )
+    EPILOGUE: tuple[str, ...] = (
+        "    except Exception:",
+        "        ex.compiled_failed(pending, results)",
+        "        raise",
+        "    if not pending:",
+        "        return results",
+        "    return ex._awaited_fields(results, pending)",
+    )
+
+    def compile(self) -> Any:
+        self.emit(0, *self.PROLOGUE)
         header = len(self.lines)
         for response_name, field_details_list in self.grouped.items():
             self.field(response_name, field_details_list)
         self.emit(8, "pass")  # a selection may hold no field (all of it skipped)
         if self.reads_document:  # the object's document, read once for its document fields
             self.lines.insert(header, "        doc = getattr(source, 'doc', MISSING)")
-        self.emit(
-            0,
-            "    except Exception:",
-            "        ex.compiled_failed(pending, results)",
-            "        raise",
-            "    if not pending:",
-            "        return results",
-            "    return ex._awaited_fields(results, pending)",
-        )
+        self.emit(0, *self.EPILOGUE)
         source = "\n".join(self.lines)
         filename = f"<compiled selection of {self.parent_type.name}>"
         # The document's text reaches the source only as repr() literals (response names).
         exec(compile(source, filename, "exec"), self.names)
-        run: Run = self.names["run"]
+        run = self.names["run"]
         run.__doc__ = source  # what was generated, for whoever debugs it
         return run
 
@@ -456,6 +461,20 @@ class _Writer:
         self.emit(8, "else:")
         self.slow(12, name, details)
 
+    def object_check(self, object_type: GraphQLObjectType, is_type_of: Any) -> str:
+        """An expression true when `x` is an object of this type, ready now (as _plain_object).
+        Its class alone says so for the Strawberry classes of the type (unless cast); other
+        values take the general check."""
+        general = "x is not None and x is not MISSING and x is not Undefined"
+        general += " and not is_awaitable(x)"
+        if is_type_of is not None:
+            general += f" and {self.constant(is_type_of)}(x, None)"
+        classes = exact_classes(object_type)
+        fast = f"type(x) in {self.constant(frozenset(classes))}" if classes else "False"
+        if is_type_of is not None:
+            fast += " and getattr(x, CAST, None) is None"
+        return f"({fast}) or ({general})"
+
     def object(
         self,
         plan: Plan,
@@ -472,18 +491,7 @@ class _Writer:
         run_name = self.constant(run)
         field_name, type_name = self.constant(field), self.constant(field.type)
         self.emit(8, f"v = {value}")
-        # As _plain_object: an object of the field's type, ready now. Its class alone says
-        # so for the Strawberry classes of the type (unless cast); other values take the
-        # general check.
-        general = "x is not None and x is not MISSING and x is not Undefined"
-        general += " and not is_awaitable(x)"
-        if plan.is_type_of is not None:
-            general += f" and {self.constant(plan.is_type_of)}(x, None)"
-        classes = exact_classes(plan.of_type)
-        fast = f"type(x) in {self.constant(frozenset(classes))}" if classes else "False"
-        if plan.is_type_of is not None:
-            fast += " and getattr(x, CAST, None) is None"
-        check = f"({fast}) or ({general})"
+        check = self.object_check(plan.of_type, plan.is_type_of)
         if plan.kind == OBJECT:
             self.emit(8, "x = v", f"ok = {check}")
         else:
@@ -550,6 +558,19 @@ def is_compiled(document: DocumentNode, schema: Any) -> bool:
     benchmarks: the first execution of a document runs planned)."""
     compilations = compilations_of(schema)
     return any(
-        isinstance(definition, OperationDefinitionNode) and compilations.is_ready(definition)
+        isinstance(definition, OperationDefinitionNode)
+        and compilations.ready(definition) is not None
         for definition in document.definitions
     )
+
+
+def runs_as_program(document: DocumentNode, schema: Any) -> bool:
+    """Whether an operation of `document` runs as one program (schema.compiled_operation),
+    for tests: written at its first direct execution, after it is compiled."""
+    compilations = compilations_of(schema)
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            compilation = compilations.ready(definition)
+            if compilation is not None and compilation.program:
+                return True
+    return False

@@ -18,6 +18,11 @@ that the hooks decide is known already:
 Its resolvers are called without Strawberry's per-call wrapper (schema.direct_resolvers,
 through graphql-core's middleware hook), for the fields whose wrapper decides nothing more.
 
+From its first direct execution on, the operation runs as one program
+(schema.compiled_operation: the whole operation generated, resolvers included, without
+graphql-core's executor) whenever its values are all the plain case; otherwise (an error, a
+value the program does not handle) it runs again through graphql-core as below.
+
 The result is what `Schema.execute` returns for it: the same executor class and arguments,
 errors processed by the schema (classification, field suggestions removed in production)
 once, and an unexpected exception answered as a pre-execution error. The endpoint uses it only
@@ -36,6 +41,7 @@ from strawberry.types import ExecutionResult
 from strawberry.utils.await_maybe import await_maybe
 
 from schema.compiled import compilations_of
+from schema.compiled_operation import Program, build_program
 from schema.definition import BookSchema
 from schema.direct_resolvers import DirectResolvers
 from schema.documents import ParsedDocument
@@ -77,7 +83,39 @@ class DirectExecution:
 
     def covers(self, operation: OperationDefinitionNode) -> bool:
         """Whether this operation is a query that has been compiled (hence validated)."""
-        return operation.operation is OperationType.QUERY and self.compilations.is_ready(operation)
+        return (
+            operation.operation is OperationType.QUERY
+            and self.compilations.ready(operation) is not None
+        )
+
+    def program(
+        self,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        context: Any,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+    ) -> Program | None:
+        """The operation's program (schema.compiled_operation), written at its first direct
+        execution; None when it is not covered."""
+        compilation = self.compilations.ready(operation)
+        if compilation is None:
+            return None
+        if compilation.program is None:
+            executor = self.executor_kwargs["executor_class"].build(
+                self.schema._schema,
+                document,
+                None,
+                context,
+                variables,
+                operation_name,
+                middleware=self.middleware,
+                is_awaitable=optimized_is_awaitable,
+            )
+            if isinstance(executor, list):  # invalid variables: written at a later request
+                return None
+            compilation.program = build_program(executor, operation, self.middleware) or False
+        return compilation.program or None
 
     async def execute(
         self,
@@ -89,6 +127,16 @@ class DirectExecution:
         operation_extensions: dict[str, Any] | None,
     ) -> ExecutionResult:
         started = time.perf_counter()
+        program = self.program(document, operation, context, variables, operation_name)
+        if program is not None:
+            try:
+                ran = await program.run(context, variables)
+            except Exception:  # not the plain case: graphql-core runs it (below) and reports
+                pass
+            else:
+                name = operation.name.value if operation.name else None
+                observe_operation(context, name, started, ())
+                return ExecutionResult(data=ran, errors=None)
         schema = self.schema
         try:
             raw = await await_maybe(

@@ -17,6 +17,7 @@ Strawberry's. tests/test_execution_equivalence.py runs every query through both.
 """
 
 from collections.abc import Callable
+from enum import Enum
 from typing import Any
 
 from graphql import GraphQLObjectType, GraphQLResolveInfo
@@ -24,12 +25,14 @@ from graphql.execution import MiddlewareManager
 from strawberry import ID, Schema
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.arguments import StrawberryArgument, convert_argument
-from strawberry.types.base import StrawberryOptional
+from strawberry.types.base import StrawberryMaybe, StrawberryOptional
 from strawberry.types.field import StrawberryField
 
 Resolver = Callable[..., Any]
 Converter = Callable[[Any, Any], Any]
 
+# Converted values kept per enum argument (as many as an enum has members, in practice).
+ENUM_CACHE_SIZE = 64
 # Argument types whose GraphQL value is the Python value (Strawberry returns it as it is).
 BUILT_IN_SCALARS = (str, int, float, bool, ID)
 
@@ -44,10 +47,32 @@ def _converter(argument: StrawberryArgument, graphql_name: str, schema: Schema) 
     converter = schema.schema_converter
     config, registry, path = schema.config, converter.scalar_registry, (graphql_name,)
 
+    # An optional argument's null is None (Strawberry's conversion says so after a few checks;
+    # a page's unused filters are null). Maybe[...] keeps its own rules.
+    null_is_none = isinstance(kind, StrawberryOptional) and not isinstance(kind, StrawberryMaybe)
+
     def convert(value: Any, info: Any) -> Any:
+        if value is None and null_is_none:
+            return None
         return convert_argument(value, kind, registry, config, info, path=path)
 
-    return convert
+    if not (isinstance(inner, type) and issubclass(inner, Enum)):
+        return convert
+    # An enum's members are few and immutable: each converted once (a page's `sort`).
+    members: dict[Any, Any] = {}
+
+    def convert_member(value: Any, info: Any) -> Any:
+        try:
+            found = members.get(value, members)
+        except TypeError:  # not hashable
+            return convert(value, info)
+        if found is members:  # not converted yet
+            found = convert(value, info)
+            if len(members) < ENUM_CACHE_SIZE:
+                members[value] = found
+        return found
+
+    return convert_member
 
 
 def direct_resolver(field: StrawberryField, schema: Schema) -> Resolver | None:

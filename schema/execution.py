@@ -242,6 +242,21 @@ def _leaf_value(plan: Plan, value: Any) -> Any:
     return Undefined if coerced is None else coerced
 
 
+async def awaited_items(
+    completed: list[Any],
+    indices: list[int],
+    gather: Callable[..., Awaitable[list[Any]]] = gather_with_cancel,
+) -> list[Any]:
+    """A list whose items at `indices` are awaitables, with their values."""
+    if len(indices) == 1:  # as graphql-core: no task for a single awaitable
+        completed[indices[0]] = await completed[indices[0]]
+        return completed
+    awaited = await gather(*(completed[i] for i in indices))
+    for index, value in zip(indices, awaited, strict=True):
+        completed[index] = value
+    return completed
+
+
 def _helpers_without_cycle(executor: Any) -> GraphQLResolveInfoHelpers:
     """graphql-core's resolver helpers hold bound methods of the executor, which holds the
     helpers: a reference cycle that kept every request's executor, and through it its context,
@@ -455,14 +470,7 @@ class PlannedExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return completed
         return self._awaited_items(completed, awaitable_indices)
 
-    async def _awaited_items(self, completed: list[Any], indices: list[int]) -> list[Any]:
-        if len(indices) == 1:  # as graphql-core: no task for a single awaitable
-            completed[indices[0]] = await completed[indices[0]]
-            return completed
-        awaited = await gather_with_cancel(*(completed[i] for i in indices))
-        for index, value in zip(indices, awaited, strict=True):
-            completed[index] = value
-        return completed
+    _awaited_items = staticmethod(awaited_items)
 
     async def _awaited_field(
         self, completed: Awaitable[Any], field: GraphQLField, field_details_list: Any, path: Path

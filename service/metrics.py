@@ -71,6 +71,9 @@ class Metrics:
             registry=self.registry,
         )
         self._names: set[str] = set()
+        # Operation name -> its latency and ok/error counters (prometheus_client's labels()
+        # looks them up through a lock on every call).
+        self._children: dict[str | None, tuple[Any, Any, Any]] = {}
         self._groups: set[str] = set()  # the groups of the last scrape that could read them
 
     def pipeline_gauges(self) -> tuple[Gauge, ...]:
@@ -122,8 +125,16 @@ class Metrics:
         self.workers_alive.set(status["backlog"]["workers_alive"])
 
     def observe(self, name: str | None, started: float, codes: list[str]) -> None:
-        label = self.operation_label(name)
-        self.latency.labels(label).observe(time.perf_counter() - started)
-        self.requests.labels(label, "error" if codes else "ok").inc()
+        children = self._children.get(name)
+        if children is None:
+            label = self.operation_label(name)
+            children = (self.latency.labels(label), self.requests.labels(label, "ok"), label)
+            if len(self._children) < MAX_OPERATION_NAMES:  # bounded as the label set is
+                self._children[name] = children
+        children[0].observe(time.perf_counter() - started)
+        if codes:
+            self.requests.labels(children[2], "error").inc()
+        else:
+            children[1].inc()
         for code in codes:
             self.errors.labels(code).inc()

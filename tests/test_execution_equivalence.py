@@ -47,7 +47,7 @@ from hypothesis_graphql import nodes, queries
 from bench.queries import BOOK_PAGE
 from devtools.demo.loader import load_demo
 from devtools.embedded import Servers
-from schema.compiled import is_compiled
+from schema.compiled import is_compiled, runs_as_program
 from schema.compiled import log as compiled_log
 from schema.errors import log as errors_log
 from schema.http.endpoint import GraphQLEndpoint
@@ -65,7 +65,10 @@ CONTRACT_SDL = (ROOT / "contract" / "schema.graphql").read_text()
 REFERENCE = "stock"
 STRATEGIES = typing.get_args(Settings.model_fields["execution"].annotation)
 OTHERS = [s for s in STRATEGIES if s != REFERENCE]
-RUNS = (" (first run)", "")  # every request goes twice to each strategy but the reference
+# Every request goes three times to each strategy but the reference: the compiled execution
+# runs a document planned first, compiled through graphql-core the second time, and as one
+# program (schema.compiled_operation) from the third on.
+RUNS = (" (first run)", " (second run)", "")
 T0 = datetime(2021, 6, 1, tzinfo=UTC)
 
 
@@ -345,8 +348,7 @@ async def send(app: AppUnderTest, request: dict[str, Any], token: str | None) ->
 
 
 async def answers(apps: Apps, request: dict[str, Any], token: str | None) -> dict[str, Answer]:
-    """Each strategy's answer; the others' twice (RUNS), since the compiled execution runs a
-    document planned until it has been sent again (schema.compiled.COMPILE_AT)."""
+    """Each strategy's answer; the others' three times (RUNS): planned, compiled, program."""
     found = {REFERENCE: await send(apps.by_strategy[REFERENCE], request, token)}
     for strategy in OTHERS:
         for run in RUNS:
@@ -421,7 +423,37 @@ async def test_a_document_sent_again_runs_compiled(apps: Apps) -> None:
     assert not is_compiled(document, schema._schema)
     again = await send(app, request, None)
     assert is_compiled(document, schema._schema)
-    assert again == first and "errors" not in first.body
+    assert not runs_as_program(document, schema._schema)
+    third = await send(app, request, None)
+    assert runs_as_program(document, schema._schema)
+    assert again == first == third and "errors" not in first.body
+
+
+# Variables the program coerces itself (the built-in scalars' values as they are, defaults,
+# absent and null) and those it leaves to graphql-core (a float for an Int, an int for an ID,
+# values out of range, the wrong type), on the third run of each document.
+VARIABLES_DOCUMENT = """query Vars($id: ID!, $first: Int = 3, $after: String,
+  $sort: ReviewSort = NEWEST, $stars: [Int!], $search: String) {
+  book(id: $id) { id reviews(first: $first, after: $after, sort: $sort, stars: $stars,
+    search: $search) { edges { cursor node { id rating } } pageInfo { hasNextPage } } } }"""
+VARIABLE_CASES: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "given": {"first": 2, "sort": "OLDEST", "search": None},
+    "null first": {"first": None},
+    "a float for an Int": {"first": 2.0},
+    "a list of Int": {"stars": [5, 4]},
+    "an Int out of range": {"first": 2**40},
+    "a boolean for an Int": {"first": True},
+    "an unknown enum value": {"sort": "BEST"},
+    "an int for an ID": {"id": 12},
+    "a missing ID": {"id": None},
+}
+
+
+@pytest.mark.parametrize("case", VARIABLE_CASES)
+async def test_variables(apps: Apps, case: str) -> None:
+    variables = {"id": apps.world.ids["book"], **VARIABLE_CASES[case]}
+    await assert_equivalent(apps, VARIABLES_DOCUMENT, variables, f"variables: {case}")
 
 
 # --- the README's queries -------------------------------------------------------------------

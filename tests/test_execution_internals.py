@@ -18,17 +18,19 @@ from typing import Any, ClassVar
 import pytest
 import strawberry
 from bson import ObjectId
-from graphql import GraphQLObjectType, parse
+from graphql import GraphQLObjectType, GraphQLResolveInfo, parse
 from graphql.execution import Executor
 from graphql.execution import execute as core_execute
 from graphql.execution.collect_fields import FieldDetails
 from graphql.execution.incremental import IncrementalExecutor
+from graphql.execution.values import VariableValues, coerce_argument
 from graphql.pyutils import Path, Undefined, gather_with_cancel
 from strawberry.extensions import FieldExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
 from schema.compiled import CompiledExecutionContext
+from schema.compiled_operation import RESOLVE_INFO_FIELDS
 from schema.direct_resolvers import DirectResolvers
 from schema.execution import PlannedExecutionContext
 from schema.loaders import Loaders
@@ -82,6 +84,22 @@ def test_with_abort_signal_is_only_ever_awaited() -> None:
 def test_strawberry_executes_with_graphql_cores_incremental_executor() -> None:
     assert issubclass(StrawberryGraphQLCoreExecutionContext, IncrementalExecutor)
     assert issubclass(IncrementalExecutor, Executor)
+
+
+def test_the_program_builds_graphql_cores_resolve_info_and_values() -> None:
+    """schema.compiled_operation writes a ResolveInfo as a tuple in this order (and checks it
+    again before writing a program) and coerces variables as graphql-core's VariableValues."""
+    assert GraphQLResolveInfo._fields == RESOLVE_INFO_FIELDS
+    assert VariableValues._fields == ("sources", "coerced")
+    assert parameters(coerce_argument)[:7] == [
+        "coerced_values",
+        "node",
+        "arg_name",
+        "arg_def",
+        "argument_node",
+        "variable_values",
+        "fragment_variable_values",
+    ]
 
 
 def test_the_values_the_fast_paths_build() -> None:

@@ -16,7 +16,6 @@
 import asyncio
 import logging
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +44,7 @@ from schema.http.responses import (
 )
 from schema.loaders import Loaders
 from service.errors import BadUserInput, ServiceError, ServiceUnavailable
-from service.logs import request_id_var
+from service.logs import new_request_id, request_id_var
 from service.ratelimit import Bucket, RateLimited
 from service.services import Services
 
@@ -159,7 +158,7 @@ class GraphQLEndpoint:
             return self.graphiql
         services: Services = request.app.state.services
         media = _media_type(request)
-        request_id = uuid.uuid4().hex[:16]
+        request_id = new_request_id()
         request_id_var.set(request_id)
         try:
             operations, batched = await read_operations(
