@@ -68,6 +68,7 @@ from schema.compiled import (
     ISOFORMAT_SCALARS,
     CompiledExecutionContext,
     _Writer,
+    new_path,
 )
 from schema.execution import (
     _IDENTITY_TYPES,
@@ -102,6 +103,14 @@ RESOLVE_INFO_FIELDS = (
 
 Selection = Callable[["RunState", Any, Path | None], Any]
 Complete = Callable[["RunState", Any, Path], Any]
+
+
+def as_path(link: Any) -> Path | None:
+    """graphql-core's Path of a path of the program, whose links are plain tuples (prev, key,
+    type name): made only for a resolver's ResolveInfo (a Path per object cost more)."""
+    if link is None:
+        return None
+    return new_path((as_path(link[0]), link[1], link[2]))
 
 
 class Irregular(Exception):
@@ -163,7 +172,7 @@ class Later:
 
     def __await__(self) -> Any:
         if self.state is None:
-            return awaited_items(self.values, self.held, asyncio.gather).__await__()
+            return awaited_items(self.values, self.held, gather_together).__await__()
         return settle(self.state, self.values, self.held).__await__()
 
     def discard(self) -> None:
@@ -171,6 +180,41 @@ class Later:
             discard([self.values[i] for i in self.held])
         else:
             discard([item[1] for item in self.held])
+
+
+async def together(awaitables: list[Any]) -> list[Any]:
+    """The values of several awaitables awaited concurrently: the first in this task, each
+    other in a task of its own (asyncio.gather would make one for the first too).
+
+    Not graphql-core's gather_with_cancel: on a failure it cancels the others, and a task
+    cancelled while it awaits a loader's future cancels that future, which the run of
+    graphql-core that follows would find (see discard). The others finish on their own,
+    their errors observed; only when this task is cancelled are they cancelled too."""
+    tasks = [asyncio.ensure_future(awaitable) for awaitable in awaitables[1:]]
+    values = []
+    try:
+        values.append(await awaitables[0])
+        for task in tasks:
+            values.append(await task)
+    except asyncio.CancelledError:
+        for task in tasks:
+            task.cancel()
+        raise
+    except BaseException:
+        for task in tasks:
+            task.add_done_callback(_observe)
+        raise
+    return values
+
+
+def gather_together(*awaitables: Any) -> Awaitable[list[Any]]:
+    return together(list(awaitables))
+
+
+def _observe(task: asyncio.Future[Any]) -> None:
+    """A task whose value nobody awaits any more: its error is not 'never retrieved'."""
+    if not task.cancelled():
+        task.exception()
 
 
 async def settle(state: RunState, results: dict[str, Any], pending: list[Any]) -> dict[str, Any]:
@@ -181,10 +225,7 @@ async def settle(state: RunState, results: dict[str, Any], pending: list[Any]) -
         if len(pending) == 1:
             values = [await pending[0][1]]
         else:
-            # Not gather_with_cancel (as Later's items too): on a failure it cancels the
-            # others, and a task cancelled while it awaits a loader's future cancels that
-            # future, which the run of graphql-core that follows would find (discard, above).
-            values = await asyncio.gather(*(item[1] for item in pending))
+            values = await together([item[1] for item in pending])
         left: list[Any] = []
         try:
             for (name, _, complete, path), value in zip(pending, values, strict=True):
@@ -349,6 +390,7 @@ class _ProgramWriter(_Writer):
         self.names.update(
             is_awaitable=optimized_is_awaitable,
             Later=Later,
+            as_path=as_path,
             discard=discard,
             IRREGULAR=IRREGULAR,
             new_info=new_info,
@@ -392,7 +434,7 @@ class _ProgramWriter(_Writer):
             self.resolver(12, name, field, field_details_list)
             self.emit(8, "else:")
             indent = 12
-        self.emit(indent, f"p = new_path((path, {name}, {self.parent_type.name!r}))")
+        self.emit(indent, f"p = (path, {name}, {self.parent_type.name!r})")
         direct = self.direct_object(field.type, field_details_list)
         if direct is None:
             self.emit(indent, f"r = {complete}(st, v, p)")
@@ -444,11 +486,11 @@ class _ProgramWriter(_Writer):
         arguments = _Arguments(field, node)
         nodes = self.constant([details.node for details in field_details_list])
         info = (
-            f"new_info(({node.name.value!r}, {nodes}, {self.constant(field.type)}, PARENT, p,"
-            " SCHEMA, FRAGMENTS, None, OPERATION, st.variables, st.context, is_awaitable, None,"
-            " HELPERS))"
+            f"new_info(({node.name.value!r}, {nodes}, {self.constant(field.type)}, PARENT,"
+            " as_path(p), SCHEMA, FRAGMENTS, None, OPERATION, st.variables, st.context,"
+            " is_awaitable, None, HELPERS))"
         )
-        self.emit(indent, f"p = new_path((path, {name}, {self.parent_type.name!r}))")
+        self.emit(indent, f"p = (path, {name}, {self.parent_type.name!r})")
         call = f"r = {resolve}(source, {info})"
         if arguments.constants or arguments.variables:
             self.emit(indent, f"kw = {self.constant(arguments.constants)}.copy()")
@@ -592,7 +634,7 @@ class _CompletionWriter:
             self.emit(indent, "raise IRREGULAR")
         elif isinstance(inner, GraphQLList):
             item = constant(self.writer.program.completer(inner.of_type, self.field_details_list))
-            complete_item = f"y = {item}(st, x, new_path((p, i, None)))"
+            complete_item = f"y = {item}(st, x, (p, i, None))"
             self.emit(
                 indent,
                 "if type(v) is not list:",
@@ -610,7 +652,7 @@ class _CompletionWriter:
                 self.emit(
                     indent + 8,
                     f"if {check}:",
-                    f"    y = {selection}(st, x, new_path((p, i, None)))",
+                    f"    y = {selection}(st, x, (p, i, None))",
                     "else:",
                     f"    {complete_item}",
                 )

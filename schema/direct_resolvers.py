@@ -26,6 +26,7 @@ from strawberry import ID, Schema
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.arguments import StrawberryArgument, convert_argument
 from strawberry.types.base import StrawberryMaybe, StrawberryOptional
+from strawberry.types.enum import StrawberryEnumDefinition
 from strawberry.types.field import StrawberryField
 
 Resolver = Callable[..., Any]
@@ -56,7 +57,10 @@ def _converter(argument: StrawberryArgument, graphql_name: str, schema: Schema) 
             return None
         return convert_argument(value, kind, registry, config, info, path=path)
 
-    if not (isinstance(inner, type) and issubclass(inner, Enum)):
+    if not (
+        isinstance(inner, StrawberryEnumDefinition)
+        or (isinstance(inner, type) and issubclass(inner, Enum))
+    ):
         return convert
     # An enum's members are few and immutable: each converted once (a page's `sort`).
     members: dict[Any, Any] = {}
