@@ -348,6 +348,11 @@ class _Writer:
         "    return ex._awaited_fields(results, pending)",
     )
 
+    # How the object's document is read (before its first document field), and whether it is
+    # then known to be a dict.
+    DOCUMENT: tuple[str, ...] = ("doc = getattr(source, 'doc', MISSING)",)
+    DOCUMENT_IS_DICT = False
+
     def compile(self) -> Any:
         self.emit(0, *self.PROLOGUE)
         header = len(self.lines)
@@ -355,7 +360,7 @@ class _Writer:
             self.field(response_name, field_details_list)
         self.emit(8, "pass")  # a selection may hold no field (all of it skipped)
         if self.reads_document:  # the object's document, read once for its document fields
-            self.lines.insert(header, "        doc = getattr(source, 'doc', MISSING)")
+            self.lines[header:header] = [" " * 8 + line for line in self.DOCUMENT]
         self.emit(0, *self.EPILOGUE)
         source = "\n".join(self.lines)
         filename = f"<compiled selection of {self.parent_type.name}>"
@@ -388,7 +393,9 @@ class _Writer:
             if read.function is None:  # inline: the document's key, or its default
                 default = self.constant(read.default)
                 fallback = f"read_document({self.constant(read)}, doc)"
-                value = f"doc.get({read.key!r}, {default}) if type(doc) is dict else {fallback}"
+                value = f"doc.get({read.key!r}, {default})"
+                if not self.DOCUMENT_IS_DICT:
+                    value += f" if type(doc) is dict else {fallback}"
             else:  # its function; a failure leaves the field to graphql-core (as _read)
                 self.emit(
                     8,

@@ -384,6 +384,13 @@ class _ProgramWriter(_Writer):
         "    return Later(st, results, pending)",
     )
 
+    DOCUMENT = (
+        "doc = getattr(source, 'doc', MISSING)",
+        "if type(doc) is not dict:",
+        "    raise IRREGULAR",
+    )
+    DOCUMENT_IS_DICT = True
+
     def __init__(self, compiler: "_ProgramCompiler", parent_type: Any, grouped: Any) -> None:
         super().__init__(compiler, parent_type, grouped)
         self.program = compiler

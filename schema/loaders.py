@@ -5,8 +5,8 @@ from functools import cached_property
 
 from bson import ObjectId
 from pymongo.asynchronous.collection import AsyncCollection
-from strawberry.dataloader import DataLoader
 
+from schema.dataloader import DataLoader
 from service.mongo import Document, Store
 from service.repositories import entries, social, users
 from service.repositories.common import docs_by_ids

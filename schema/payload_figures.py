@@ -21,9 +21,9 @@ from typing import Any, ClassVar, Protocol
 
 from bson import ObjectId
 from graphql import OperationType
-from strawberry.dataloader import DataLoader
 
 from schema.context import Info
+from schema.dataloader import DataLoader
 from service.mongo import Document
 from service.repositories.figures import Figures, Part
 
