@@ -353,6 +353,10 @@ class _Writer:
     DOCUMENT: tuple[str, ...] = ("doc = getattr(source, 'doc', MISSING)",)
     DOCUMENT_IS_DICT = False
 
+    def attribute_read(self, attribute: str) -> str:
+        """The source's attribute, MISSING when it has none."""
+        return f"getattr(source, {attribute!r}, MISSING)"
+
     def compile(self) -> Any:
         self.emit(0, *self.PROLOGUE)
         header = len(self.lines)
@@ -386,7 +390,7 @@ class _Writer:
             else:
                 self.slow(8, name, details)
             return
-        value = f"getattr(source, {plan.attribute!r}, MISSING)"
+        value = self.attribute_read(plan.attribute)
         if plan.read is not None:  # a document field (schema.document_fields)
             self.reads_document = True
             read = plan.read
@@ -428,7 +432,7 @@ class _Writer:
         """A list of non-null strings or booleans: completed, it is a list of the same items."""
         self.emit(
             8,
-            f"v = getattr(source, {attribute!r}, MISSING)",
+            f"v = {self.attribute_read(attribute)}",
             f"if type(v) is list and all(type(x) is {item.__name__} for x in v):",
             f"    results[{name}] = list(v)",
         )

@@ -385,11 +385,17 @@ class _ProgramWriter(_Writer):
     )
 
     DOCUMENT = (
-        "doc = getattr(source, 'doc', MISSING)",
+        "doc = source.doc",
         "if type(doc) is not dict:",
         "    raise IRREGULAR",
     )
     DOCUMENT_IS_DICT = True
+
+    def attribute_read(self, attribute: str) -> str:
+        # A missing attribute raises AttributeError, which abandons the run like Irregular.
+        if not attribute.isidentifier():
+            return super().attribute_read(attribute)
+        return f"source.{attribute}"
 
     def __init__(self, compiler: "_ProgramCompiler", parent_type: Any, grouped: Any) -> None:
         super().__init__(compiler, parent_type, grouped)
