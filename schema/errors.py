@@ -23,9 +23,14 @@ UNAVAILABLE = (
 def classify(error: GraphQLError, request_id: str) -> None:
     """Rewrite `error` in place: message and extensions a client may see."""
     original = error.original_error
-    if original is None or (error.path is None and isinstance(original, GraphQLError)):
+    if original is None or (
+        isinstance(original, GraphQLError)
+        and (error.path is None or original.original_error is None)
+    ):
         # Parse, validation and variable-coercion errors: the client's document is at fault.
-        # (graphql-core wraps a variable's coercion error in another GraphQLError, no path.)
+        # (graphql-core wraps a variable's coercion error in another GraphQLError, no path;
+        # at a field's path it wraps its own refusal of an argument or directive value, such
+        # as an explicit null for a variable whose default let it stand where null cannot.)
         error.extensions = {**(error.extensions or {}), "code": "BAD_USER_INPUT"}
         return
     if isinstance(original, ServiceError):

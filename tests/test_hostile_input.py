@@ -622,6 +622,30 @@ async def test_huge_variables_are_harmless(world: World) -> None:
     assert await snapshot(world.app) == before
 
 
+@pytest.mark.parametrize(
+    ("document", "variables"),
+    [
+        ('query($b: ID = "x") { book(id: $b) { id } }', {"b": None}),
+        ("query($i: Boolean = true) { viewer { username @include(if: $i) } }", {"i": None}),
+        (
+            "query($i: Boolean = true) { viewer { ... on User @skip(if: $i) { username } } }",
+            {"i": None},
+        ),
+    ],
+)
+async def test_an_explicit_null_where_only_a_default_made_a_variable_fit_is_the_clients_fault(
+    world: World, document: str, variables: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A nullable variable with a default may stand where null cannot; sent as null, graphql-
+    core refuses the value at the field: the client's input, not an internal error."""
+    for _ in range(4):  # planned, compiled, then the program (which hands it to graphql-core)
+        caplog.clear()
+        body = (await world.post(document, variables)).json()
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"], body
+        assert "not to be None" in body["errors"][0]["message"], body
+        assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
 # --- control characters and NUL -------------------------------------------------------------
 
 CONTROLS = ["\u0000", "\u0001", "\u001b[31m", "\u0007", "\u007f", "\u0085", "\u009b"]
