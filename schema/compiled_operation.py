@@ -12,8 +12,9 @@ Here the whole operation is generated once, when the direct execution (schema.di
 runs it: the root selection and every sub-selection as functions (the writer of
 schema.compiled, with the same inline reads), each resolver field as a direct call with its
 arguments taken from constants and the coerced variables, its ResolveInfo built as one tuple,
-and its value completed by a function generated for the field's type. Awaitables are awaited
-as graphql-core awaits them: siblings together (one task each), a single one without a task.
+and its value completed by a function generated for the field's type. Sibling awaitables are
+awaited together (the first in the current task, each other in a task of its own), a single
+one without a task; paths are plain tuples, made graphql-core Paths only for a resolver's info.
 
 The program handles only the plain case. Anything else (an exception from a resolver, null
 in a non-null field, a value a scalar would coerce or refuse, an object of another type, a
