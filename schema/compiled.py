@@ -564,24 +564,24 @@ class _Writer:
         self.slow(12, name, details)
 
 
-def is_compiled(document: DocumentNode, schema: Any) -> bool:
-    """Whether an operation of `document` has been compiled for `schema` (for tests and
-    benchmarks: the first execution of a document runs planned)."""
+def _compilations_in(document: DocumentNode, schema: Any) -> list[Compilation]:
+    """The compiled operations of `document` for `schema` (for tests and benchmarks)."""
     compilations = compilations_of(schema)
-    return any(
-        isinstance(definition, OperationDefinitionNode)
-        and compilations.ready(definition) is not None
+    found = (
+        compilations.ready(definition)
         for definition in document.definitions
+        if isinstance(definition, OperationDefinitionNode)
     )
+    return [compilation for compilation in found if compilation is not None]
+
+
+def is_compiled(document: DocumentNode, schema: Any) -> bool:
+    """Whether an operation of `document` has been compiled for `schema` (the first execution
+    of a document runs planned)."""
+    return bool(_compilations_in(document, schema))
 
 
 def runs_as_program(document: DocumentNode, schema: Any) -> bool:
-    """Whether an operation of `document` runs as one program (schema.compiled_operation),
-    for tests: written at its first direct execution, after it is compiled."""
-    compilations = compilations_of(schema)
-    for definition in document.definitions:
-        if isinstance(definition, OperationDefinitionNode):
-            compilation = compilations.ready(definition)
-            if compilation is not None and compilation.program:
-                return True
-    return False
+    """Whether an operation of `document` runs as one program (schema.compiled_operation):
+    written at its first direct execution, after it is compiled."""
+    return any(compilation.program for compilation in _compilations_in(document, schema))

@@ -32,7 +32,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
 from types import CoroutineType
-from typing import Any, ClassVar
+from typing import Any
 
 from graphql import (
     FieldNode,
@@ -246,15 +246,6 @@ class _Variables:
     """The operation's variables coerced as graphql-core coerces them: inline for values the
     built-in scalars take as they are, graphql-core's own coercion for anything else."""
 
-    # Built-in scalar name -> the Python type its input coercion returns unchanged.
-    VERBATIM: ClassVar[dict[str, type]] = {
-        "String": str,
-        "ID": str,
-        "Boolean": bool,
-        "Int": int,
-        "Float": float,
-    }
-
     def __init__(self, schema: GraphQLSchema, operation: OperationDefinitionNode) -> None:
         self.schema = schema
         self.definitions = operation.variable_definitions or ()
@@ -267,9 +258,9 @@ class _Variables:
             kind: Any = signature.type
             non_null = isinstance(kind, GraphQLNonNull)
             inner = kind.of_type if non_null else kind
-            verbatim = None
-            if isinstance(inner, GraphQLScalarType) and inner is schema.type_map.get(inner.name):
-                verbatim = self.VERBATIM.get(inner.name)
+            # A built-in scalar's input coercion returns a value of its output's Python type
+            # unchanged (an int for an ID, a float's int are converted: the general case).
+            verbatim = _IDENTITY_TYPES.get(inner)
             default: dict[str, Any] = {}
             if definition.default_value is not None:
                 maybe_use_default_value(default, signature.name, signature, _refuse)
@@ -639,11 +630,10 @@ class _CompletionWriter:
                 "return c",
             )
         elif isinstance(inner, GraphQLObjectType):
-            usable, is_type_of = _generated_is_type_of(inner)
-            if not usable:
+            direct = self.writer.direct_object(inner, self.field_details_list)
+            if direct is None:
                 raise NotCovered(f"{inner.name}: a user-defined is_type_of")
-            selection = constant(self.writer.program.selection(inner, self.field_details_list))
-            check = self.writer.object_check(inner, is_type_of)
+            check, selection = direct
             self.emit(indent, "x = v", f"if {check}:", f"    return {selection}(st, v, p)")
             self.emit(indent, "raise IRREGULAR")
         elif isinstance(inner, GraphQLList):

@@ -2,7 +2,6 @@
 what the transport and the execution tell each other about one request (its parsed document,
 an HTTP status or header an extension decided)."""
 
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +12,7 @@ from strawberry.types import Info as StrawberryInfo
 from schema.loaders import Loaders
 from service.auth import bearer_token, read_token
 from service.errors import Unauthenticated
+from service.logs import new_request_id
 from service.services import Services
 
 
@@ -46,7 +46,7 @@ class Context:
     viewer: Viewer
     loaders: Loaders
     request: Any = None
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    request_id: str = field(default_factory=new_request_id)
     # Set by the HTTP transport: the documents it parsed, by text (schema.documents).
     parsed: dict[str, DocumentNode] = field(default_factory=dict)
     # Set by extensions for the HTTP response (a rate-limit refusal is 429 with Retry-After).
